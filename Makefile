@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 		rm -rf $(VENV); $$py -m venv $(VENV) || exit 1; \
 	fi
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench]'
 	@touch $(STAMP)
 
 ## The main job: run a script on the simulated observatory.
