@@ -1,0 +1,24 @@
+"""A SAL-style messaging kernel with the public shapes of ``lsst.ts.salobj``.
+
+Components are described by interface definitions
+(``schemas/interfaces/*.yaml``); a `Controller` (or `BaseCsc`) serves one,
+a `Remote` talks to it, and a `Domain` connects both to a `Transport`
+(in-process by default).
+"""
+
+from .base_csc import *
+from .controller import *
+from .controller_command import *
+from .domain import *
+from .enums import *
+from .errors import *
+from .interface import *
+from .local_transport import *
+from .messages import *
+from .read_topic import *
+from .remote import *
+from .remote_command import *
+from .sal_info import *
+from .timestamps import *
+from .transport import *
+from .write_topic import *

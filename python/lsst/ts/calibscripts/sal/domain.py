@@ -1,0 +1,77 @@
+"""The Domain: a process's connection to the messaging system."""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_TOPIC_SUBNAME", "TOPIC_SUBNAME_ENV_VAR", "Domain"]
+
+import asyncio
+import getpass
+import os
+import socket
+from types import TracebackType
+
+from .transport import Transport, make_transport
+
+#: Environment variable with the middle part of topic names, as in Rubin's
+#: Kafka transport: ``lsst.<LSST_TOPIC_SUBNAME>.<Component>.<sal_name>``.
+TOPIC_SUBNAME_ENV_VAR = "LSST_TOPIC_SUBNAME"
+DEFAULT_TOPIC_SUBNAME = "sal"
+
+
+class Domain:
+    """Holds the transport and the identity of this process.
+
+    Parameters
+    ----------
+    transport : `Transport`, optional
+        Transport to use; defaults to `make_transport()` (in-process unless
+        ``$CALIBSCRIPTS_TRANSPORT`` says otherwise).
+    subname : `str`, optional
+        Topic sub-name; defaults to ``$LSST_TOPIC_SUBNAME`` or ``"sal"``.
+        Tests use a random one so that runs do not see each other.
+
+    Attributes
+    ----------
+    transport : `Transport`
+        The transport.
+    subname : `str`
+        Topic sub-name.
+    origin : `int`
+        Process id, sent as ``private_origin``.
+    default_identity : `str`
+        ``user@host``: the identity of Remotes (controllers use their own
+        ``Component:index``).
+    """
+
+    def __init__(self, transport: Transport | None = None, *, subname: str | None = None) -> None:
+        self.transport = transport if transport is not None else make_transport()
+        self.subname = subname or os.environ.get(TOPIC_SUBNAME_ENV_VAR, "") or DEFAULT_TOPIC_SUBNAME
+        self.origin = os.getpid()
+        self.default_identity = f"{getpass.getuser()}@{socket.gethostname()}"
+        self._start_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def topic_name(self, component: str, sal_name: str) -> str:
+        """Return the full name of a topic on the transport."""
+        return f"lsst.{self.subname}.{component}.{sal_name}"
+
+    async def start(self) -> None:
+        """Start the transport; safe to call any number of times."""
+        if self._start_task is None:
+            self._start_task = asyncio.ensure_future(self.transport.start())
+        await asyncio.shield(self._start_task)
+
+    async def close(self) -> None:
+        """Close the transport. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            await self.transport.close()
+
+    async def __aenter__(self) -> Domain:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, type: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
