@@ -152,7 +152,7 @@ class ControllerCommand:
         if self.callback is None:
             return self.make_ackcmd(data, SalRetCode.CMD_FAILED, result="Failed: no callback")
         try:
-            outcome = self.callback(data)
+            outcome: typing.Any = self.callback(data)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
             result = typing.cast(AckCmd | None, outcome)
