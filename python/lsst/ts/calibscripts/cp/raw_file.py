@@ -1,0 +1,392 @@
+"""Raw camera files: one FITS file per image per detector.
+
+Layout
+------
+* Primary HDU: no data; the observation metadata (`ObservationMetadata`) and
+  the detector's identity.
+* One image extension per amplifier, ``EXTNAME`` = amp name, in HDU order,
+  with integer (``int32``) pixels in readout order, the section keywords
+  ``DATASEC``, ``BIASSEC``, ``DETSEC``, ``DETSIZE`` and the IRAF-style
+  ``DTV``/``DTM``/``LTV``/``LTM`` transforms (physical = raw pixel, so
+  ``LTV = 0``; ``detector = DTM * raw + DTV``).
+* Extensions are tile-compressed with RICE, which is lossless for integers.
+
+`read_raw` rebuilds the geometry from each extension's own keywords, never
+from `lsst.ts.calibscripts.cp.geometry`'s constructors, so it reads full-size
+and reduced files (or any other ITL-like layout) alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.time import Time
+
+from .camera_description import DetectorDescription
+from .geometry import AmpGeometry, DetectorGeometry, amp_geometry_from_sections
+
+__all__ = [
+    "ObservationMetadata",
+    "RawImage",
+    "amp_header_cards",
+    "read_raw",
+    "read_raw_header",
+    "write_raw",
+]
+
+RAW_DTYPE = np.int32
+"""On-disk pixel type: the 18-bit ADC range does not fit in 16 bits."""
+
+
+@dataclass(frozen=True)
+class ObservationMetadata:
+    """Observation metadata written to (and read from) a raw primary header.
+
+    Parameters
+    ----------
+    instrument : `str`
+        ``INSTRUME``, e.g. ``"LATISS"``.
+    obs_id : `str`
+        ``OBSID``, e.g. ``"AT_O_20220929_000001"``.
+    day_obs : `int`
+        ``DAYOBS``, observing day ``YYYYMMDD`` (written as a string as Rubin
+        headers do).
+    seq_num : `int`
+        ``SEQNUM``, sequence number within the day.
+    img_type : `str`
+        ``IMGTYPE``: ``BIAS``, ``DARK``, ``FLAT``, ...
+    exposure_time : `float`
+        ``EXPTIME``, seconds.
+    dark_time : `float`
+        ``DARKTIME``, seconds.
+    date_obs : `astropy.time.Time`
+        Start of the exposure (``DATE-OBS``, TAI).
+    date_end : `astropy.time.Time`
+        End of the exposure (``DATE-END``, TAI).
+    filter : `str`, optional
+        ``FILTER``.
+    grating : `str` or `None`, optional
+        ``GRATING`` (LATISS); omitted from the header when `None`.
+    group_id : `str`, optional
+        ``GROUPID``.
+    reason : `str`, optional
+        ``REASON`` (observation reason).
+    program : `str`, optional
+        ``PROGRAM`` (science program).
+    test_type : `str`, optional
+        ``TESTTYPE``.
+    obs_note : `str`, optional
+        ``OBSNOTE``.
+    telescope : `str`, optional
+        ``TELESCOP``.
+    controller : `str`, optional
+        ``CONTRLLR``, ``"O"`` for on-sky/operations.
+    """
+
+    instrument: str
+    obs_id: str
+    day_obs: int
+    seq_num: int
+    img_type: str
+    exposure_time: float
+    dark_time: float
+    date_obs: Time
+    date_end: Time
+    filter: str = "empty"
+    grating: str | None = None
+    group_id: str = ""
+    reason: str = ""
+    program: str = ""
+    test_type: str = ""
+    obs_note: str = ""
+    telescope: str = ""
+    controller: str = "O"
+
+    @property
+    def exposure_id(self) -> int:
+        """Rubin exposure id, ``day_obs * 100000 + seq_num``."""
+        return self.day_obs * 100_000 + self.seq_num
+
+    def to_cards(self) -> list[tuple[str, Any, str]]:
+        """Return the header cards ``(keyword, value, comment)``."""
+        date_obs = Time(self.date_obs).tai
+        date_end = Time(self.date_end).tai
+        cards: list[tuple[str, Any, str]] = [
+            ("TELESCOP", self.telescope, "Telescope"),
+            ("INSTRUME", self.instrument, "Instrument"),
+            ("OBSID", self.obs_id, "Observation id"),
+            ("DAYOBS", f"{self.day_obs:08d}", "Observing day YYYYMMDD"),
+            ("SEQNUM", int(self.seq_num), "Sequence number within the day"),
+            ("CONTRLLR", self.controller, "Controller (O = operations)"),
+            ("IMGTYPE", self.img_type, "Image type"),
+            ("TESTTYPE", self.test_type, "Test type"),
+            ("EXPTIME", float(self.exposure_time), "[s] Requested exposure time"),
+            ("DARKTIME", float(self.dark_time), "[s] Dark time"),
+            ("TIMESYS", "TAI", "Time scale of DATE-* keywords"),
+            ("DATE-OBS", date_obs.isot, "Start of exposure (TAI)"),
+            ("DATE-END", date_end.isot, "End of exposure (TAI)"),
+            ("MJD-OBS", float(date_obs.mjd), "Start of exposure, MJD (TAI)"),
+            ("MJD-END", float(date_end.mjd), "End of exposure, MJD (TAI)"),
+            ("FILTER", self.filter, "Filter in the beam"),
+        ]
+        if self.grating is not None:
+            cards.append(("GRATING", self.grating, "Disperser in the beam"))
+        cards += [
+            ("GROUPID", self.group_id, "Group id"),
+            ("REASON", self.reason, "Observation reason"),
+            ("PROGRAM", self.program, "Science program"),
+            ("OBSNOTE", self.obs_note, "Observer note"),
+        ]
+        return cards
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any]) -> ObservationMetadata:
+        """Parse the metadata back from a primary header.
+
+        Raises
+        ------
+        KeyError
+            If a required keyword is missing (the message names it).
+        """
+        required = ("INSTRUME", "OBSID", "DAYOBS", "SEQNUM", "IMGTYPE", "EXPTIME", "DATE-OBS", "DATE-END")
+        missing = [key for key in required if key not in header]
+        if missing:
+            raise KeyError(f"Raw header lacks required keywords: {', '.join(missing)}")
+        exposure_time = float(header["EXPTIME"])
+        return cls(
+            instrument=str(header["INSTRUME"]),
+            obs_id=str(header["OBSID"]),
+            day_obs=int(header["DAYOBS"]),
+            seq_num=int(header["SEQNUM"]),
+            img_type=str(header["IMGTYPE"]),
+            exposure_time=exposure_time,
+            dark_time=float(header.get("DARKTIME", exposure_time)),
+            date_obs=Time(header["DATE-OBS"], scale=_time_scale(header)),
+            date_end=Time(header["DATE-END"], scale=_time_scale(header)),
+            filter=str(header.get("FILTER", "empty")),
+            grating=str(header["GRATING"]) if "GRATING" in header else None,
+            group_id=str(header.get("GROUPID", "")),
+            reason=str(header.get("REASON", "")),
+            program=str(header.get("PROGRAM", "")),
+            test_type=str(header.get("TESTTYPE", "")),
+            obs_note=str(header.get("OBSNOTE", "")),
+            telescope=str(header.get("TELESCOP", "")),
+            controller=str(header.get("CONTRLLR", "O")),
+        )
+
+
+def _time_scale(header: Mapping[str, Any]) -> str:
+    return str(header.get("TIMESYS", "TAI")).lower()
+
+
+def _detector_cards(detector: DetectorDescription, geometry: DetectorGeometry) -> list[tuple[str, Any, str]]:
+    return [
+        ("DETECTOR", int(detector.id), "Detector id"),
+        ("DET_NAME", detector.full_name, "Detector name <raft>_<slot>"),
+        ("RAFTBAY", detector.raft, "Raft"),
+        ("CCDSLOT", detector.name_in_raft, "Slot in the raft"),
+        ("DET_SER", detector.serial, "Sensor serial number"),
+        ("LSST_NUM", detector.serial, "Sensor serial number (LSST key)"),
+        ("CCD_TYPE", detector.detector_type, "Sensor vendor"),
+        ("DETSIZE", geometry.detsize, "Assembled detector size"),
+    ]
+
+
+def amp_header_cards(amp: AmpGeometry, detsize: str) -> list[tuple[str, Any, str]]:
+    """Header cards describing one amplifier's geometry.
+
+    Parameters
+    ----------
+    amp : `AmpGeometry`
+        The amplifier.
+    detsize : `str`
+        ``DETSIZE`` of the detector.
+
+    Returns
+    -------
+    cards : `list` [`tuple`]
+        ``(keyword, value, comment)``; the ``DTV``/``DTM`` pair maps a raw
+        data pixel (1-based) to the assembled detector (1-based).
+    """
+    # detector = DTM * raw + DTV along each axis (IRAF convention, 1-based).
+    if amp.flip_x:
+        dtm1, dtv1 = -1, amp.detector.x1 + amp.data.x0 + 1
+    else:
+        dtm1, dtv1 = 1, amp.detector.x0 - amp.data.x0
+    if amp.flip_y:
+        dtm2, dtv2 = -1, amp.detector.y1 + amp.data.y0 + 1
+    else:
+        dtm2, dtv2 = 1, amp.detector.y0 - amp.data.y0
+    return [
+        ("EXTNAME", amp.name, "Amplifier name"),
+        ("DATASEC", amp.datasec, "Imaging pixels"),
+        ("BIASSEC", amp.biassec, "Serial overscan"),
+        ("DETSEC", amp.detsec, "Placement in the assembled detector"),
+        ("DETSIZE", detsize, "Assembled detector size"),
+        ("DTV1", dtv1, "Detector transform vector"),
+        ("DTV2", dtv2, "Detector transform vector"),
+        ("DTM1_1", float(dtm1), "Detector transform matrix"),
+        ("DTM1_2", 0.0, "Detector transform matrix"),
+        ("DTM2_1", 0.0, "Detector transform matrix"),
+        ("DTM2_2", float(dtm2), "Detector transform matrix"),
+        ("LTV1", 0, "Image transform vector"),
+        ("LTV2", 0, "Image transform vector"),
+        ("LTM1_1", 1.0, "Image transform matrix"),
+        ("LTM2_2", 1.0, "Image transform matrix"),
+    ]
+
+
+def write_raw(
+    path: str | os.PathLike[str],
+    metadata: ObservationMetadata,
+    detector: DetectorDescription,
+    geometry: DetectorGeometry,
+    amps: Mapping[str, np.ndarray],
+    *,
+    extra_cards: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Write one raw image of one detector.
+
+    Parameters
+    ----------
+    path : `str` or `os.PathLike`
+        Output file (conventionally ``<obs_id>_<detector full name>.fits``).
+    metadata : `ObservationMetadata`
+        Observation metadata for the primary header.
+    detector : `DetectorDescription`
+        Detector identity for the primary header.
+    geometry : `DetectorGeometry`
+        Geometry describing the arrays.
+    amps : `Mapping` [`str`, `numpy.ndarray`]
+        Raw amplifier arrays by amp name, each of its amp's ``raw_shape``.
+        Values are rounded to the nearest integer and stored as ``int32``.
+    extra_cards : `Mapping` [`str`, `Any`], optional
+        Additional primary-header keywords.
+    overwrite : `bool`, optional
+        Replace an existing file.
+
+    Raises
+    ------
+    ValueError
+        If an amp is missing or has the wrong shape.
+    """
+    missing = [name for name in geometry.amp_names if name not in amps]
+    if missing:
+        raise ValueError(f"No pixel data for amps {missing}")
+    primary = fits.PrimaryHDU()
+    for key, value, comment in metadata.to_cards() + _detector_cards(detector, geometry):
+        primary.header[key] = (value, comment)
+    for key, value in (extra_cards or {}).items():
+        primary.header[key] = value
+    hdus: list[fits.PrimaryHDU | fits.CompImageHDU] = [primary]
+    for amp in geometry:
+        array = np.asarray(amps[amp.name])
+        if array.shape != amp.raw_shape:
+            raise ValueError(f"Amp {amp.name}: array shape {array.shape} != raw shape {amp.raw_shape}")
+        if np.issubdtype(array.dtype, np.integer):
+            pixels = array.astype(RAW_DTYPE, copy=False)
+        else:
+            pixels = np.rint(array).astype(RAW_DTYPE)
+        hdu = fits.CompImageHDU(data=pixels, compression_type="RICE_1")
+        for key, value, comment in amp_header_cards(amp, geometry.detsize):
+            hdu.header[key] = (value, comment)
+        hdus.append(hdu)
+    fits.HDUList(hdus).writeto(os.fspath(path), overwrite=overwrite)
+
+
+@dataclass
+class RawImage:
+    """The content of a raw file.
+
+    Attributes
+    ----------
+    header : `astropy.io.fits.Header`
+        Primary header.
+    metadata : `ObservationMetadata`
+        Parsed observation metadata.
+    geometry : `DetectorGeometry`
+        Geometry rebuilt from the extensions' own keywords.
+    amps : `dict` [`str`, `numpy.ndarray`]
+        Raw amplifier arrays (``int32``, readout order) by amp name.
+    amp_headers : `dict` [`str`, `astropy.io.fits.Header`]
+        Extension headers by amp name.
+    """
+
+    header: fits.Header
+    metadata: ObservationMetadata
+    geometry: DetectorGeometry
+    amps: dict[str, np.ndarray] = field(default_factory=dict)
+    amp_headers: dict[str, fits.Header] = field(default_factory=dict)
+
+    @property
+    def detector_id(self) -> int:
+        """Detector id from the ``DETECTOR`` keyword."""
+        return int(self.header["DETECTOR"])
+
+
+def read_raw_header(path: str | os.PathLike[str]) -> fits.Header:
+    """Read only the primary header of a raw file (cheap: no pixels)."""
+    return fits.getheader(os.fspath(path), 0)
+
+
+def read_raw(path: str | os.PathLike[str]) -> RawImage:
+    """Read a raw file written by `write_raw` (or any file laid out alike).
+
+    Parameters
+    ----------
+    path : `str` or `os.PathLike`
+        The file.
+
+    Returns
+    -------
+    raw : `RawImage`
+        Header, metadata, per-amp arrays and the geometry taken from each
+        extension's ``DATASEC``, ``BIASSEC``, ``DETSEC`` and ``NAXISn``.
+
+    Raises
+    ------
+    ValueError
+        If an image extension lacks ``EXTNAME`` or a section keyword.
+    """
+    with fits.open(os.fspath(path), memmap=False) as hdul:
+        header = hdul[0].header.copy()
+        amps: dict[str, np.ndarray] = {}
+        amp_headers: dict[str, fits.Header] = {}
+        amp_geometries: list[AmpGeometry] = []
+        for index, hdu in enumerate(hdul[1:], start=1):
+            if not isinstance(hdu, fits.CompImageHDU | fits.ImageHDU):
+                continue
+            ext_header = hdu.header
+            name = ext_header.get("EXTNAME")
+            if not name:
+                raise ValueError(f"{path}: image extension {index} has no EXTNAME")
+            missing = [key for key in ("DATASEC", "BIASSEC", "DETSEC") if key not in ext_header]
+            if missing:
+                raise ValueError(f"{path}: extension {name} lacks {', '.join(missing)}")
+            data = np.array(hdu.data, dtype=RAW_DTYPE)  # decompresses and owns its memory
+            amp_geometries.append(
+                amp_geometry_from_sections(
+                    name=str(name),
+                    raw_shape=(data.shape[0], data.shape[1]),
+                    datasec=str(ext_header["DATASEC"]),
+                    biassec=str(ext_header["BIASSEC"]),
+                    detsec=str(ext_header["DETSEC"]),
+                )
+            )
+            amps[str(name)] = data
+            amp_headers[str(name)] = ext_header.copy()
+    if not amp_geometries:
+        raise ValueError(f"{path}: no amplifier image extensions")
+    return RawImage(
+        header=header,
+        metadata=ObservationMetadata.from_header(header),
+        geometry=DetectorGeometry.from_amps(amp_geometries),
+        amps=amps,
+        amp_headers=amp_headers,
+    )
