@@ -1,0 +1,223 @@
+"""The ``calibscripts`` command: one entry point, one sub-command group per area.
+
+Usage::
+
+    calibscripts repo create PATH [--instrument LATISS ...] [--db postgresql://...]
+    calibscripts repo ingest PATH FILE [FILE ...] [--transfer direct]
+    calibscripts repo certify PATH INPUT_COLLECTION CALIB_COLLECTION TYPE --begin-date D --end-date D
+    calibscripts pipelines env
+    calibscripts pipelines path INSTRUMENT NAME
+
+Adding a group (``sim``, ``queue``, ``ui``...): write a function
+``_add_<group>_commands(subparsers)`` that adds one parser whose
+sub-commands set ``handler`` (a callable taking the parsed namespace and
+returning an exit code), and list it in `_COMMAND_GROUPS`. Import heavy
+modules inside the handlers, so that ``calibscripts --help`` stays fast.
+
+Errors the user can fix (bad arguments, existing repository, conflicting
+certification...) are printed as one plain ``calibscripts: error: ...``
+message with exit code 1, never as a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+_USER_ERRORS: tuple[type[BaseException], ...] = (KeyError, ValueError, FileNotFoundError, RuntimeError)
+
+
+def _add_repo_commands(subparsers: Any) -> None:
+    repo = subparsers.add_parser("repo", help="Create and fill a Butler repository.")
+    commands = repo.add_subparsers(dest="repo_command", metavar="COMMAND", required=True)
+
+    create = commands.add_parser(
+        "create",
+        help="Create a repository and register instruments.",
+        description="Create a Butler repository with this package's storage classes and formatters, "
+        "register the instruments and prepare <instrument>/raw/all for ingest.",
+    )
+    create.add_argument("path", help="Repository directory (created if needed).")
+    create.add_argument(
+        "--instrument",
+        action="append",
+        dest="instruments",
+        metavar="NAME",
+        help="Instrument to register: LATISS or LSSTComCam; repeat for several (default: LATISS).",
+    )
+    create.add_argument(
+        "--db",
+        metavar="URL",
+        help="Registry database URL, e.g. postgresql://user@localhost:5432/butler "
+        "(default: SQLite inside the repository).",
+    )
+    create.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="If a repository already exists at PATH, only register the instruments.",
+    )
+    create.set_defaults(handler=_repo_create)
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="Ingest raw files into <instrument>/raw/all.",
+        description="Ingest raw files, defining exposures from their headers. Files already ingested "
+        "are skipped.",
+    )
+    ingest.add_argument("path", help="Repository directory.")
+    ingest.add_argument("files", nargs="+", metavar="FILE", help="Raw FITS files.")
+    ingest.add_argument(
+        "--transfer",
+        default="direct",
+        help="direct (default: leave files in place, record absolute paths), copy, move, link, symlink.",
+    )
+    ingest.set_defaults(handler=_repo_ingest)
+
+    certify = commands.add_parser(
+        "certify",
+        help="Certify calibrations into a CALIBRATION collection.",
+        description="Certify every dataset of TYPE found in INPUT_COLLECTION (all children of a "
+        "chained collection) into CALIB_COLLECTION for [begin, end).",
+    )
+    certify.add_argument("path", help="Repository directory.")
+    certify.add_argument("input_collection", help="RUN or CHAINED collection holding the calibrations.")
+    certify.add_argument("calib_collection", help="CALIBRATION collection (created if needed).")
+    certify.add_argument("dataset_type", help="bias, dark, flat, defects or ptc.")
+    certify.add_argument("--begin-date", required=True, help="Start of validity, e.g. 2022-09-29 (TAI).")
+    certify.add_argument("--end-date", required=True, help="End of validity (exclusive), e.g. 2022-09-30.")
+    certify.set_defaults(handler=_repo_certify)
+
+
+def _repo_create(args: argparse.Namespace) -> int:
+    from .cp.repository import create_repository, ensure_repository
+
+    instruments = args.instruments or ["LATISS"]
+    if args.exist_ok:
+        root = ensure_repository(args.path, instruments, db=args.db)
+    else:
+        root = create_repository(args.path, instruments, db=args.db)
+    print(f"Repository {root} ready with instrument(s) {', '.join(instruments)}.")
+    return 0
+
+
+def _repo_ingest(args: argparse.Namespace) -> int:
+    from lsst.daf.butler import Butler
+
+    from .cp.ingest import ingest_raws
+
+    with Butler.from_config(args.path, writeable=True) as butler:
+        result = ingest_raws(butler, args.files, transfer=args.transfer)
+    print(
+        f"Ingested {len(result.ingested)} raw(s), skipped {len(result.skipped)} already ingested; "
+        f"exposures: {' '.join(str(e) for e in result.exposures)}."
+    )
+    return 0
+
+
+def _repo_certify(args: argparse.Namespace) -> int:
+    from .cp.certification import certify_calibrations
+
+    refs = certify_calibrations(
+        args.path,
+        args.input_collection,
+        args.calib_collection,
+        args.dataset_type,
+        begin_date=args.begin_date,
+        end_date=args.end_date,
+    )
+    print(
+        f"Certified {len(refs)} {args.dataset_type} dataset(s) into {args.calib_collection} "
+        f"for [{args.begin_date}, {args.end_date})."
+    )
+    return 0
+
+
+def _add_pipelines_commands(subparsers: Any) -> None:
+    pipelines = subparsers.add_parser("pipelines", help="Locate the calibration pipelines.")
+    commands = pipelines.add_subparsers(dest="pipelines_command", metavar="COMMAND", required=True)
+    env = commands.add_parser(
+        "env",
+        help="Print shell exports of CP_PIPE_DIR and CP_VERIFY_DIR.",
+        description="Print 'export' lines for CP_PIPE_DIR and CP_VERIFY_DIR; use as "
+        'eval "$(calibscripts pipelines env)" before running pipetask by hand.',
+    )
+    env.set_defaults(handler=_pipelines_env)
+    path = commands.add_parser("path", help="Print the path of a pipeline file.")
+    path.add_argument("instrument", help="LATISS or LSSTComCam.")
+    path.add_argument("name", help="cpBias, cpDark, cpFlat, cpDefects, cpPtc, verifyBias, verifyDark, ...")
+    path.set_defaults(handler=_pipelines_path)
+
+
+def _pipelines_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .cp.pipeline_locations import CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE, pipeline_environment
+
+    environment = pipeline_environment({})
+    for name in (CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE):
+        print(f"export {name}={shlex.quote(environment[name])}")
+    return 0
+
+
+def _pipelines_path(args: argparse.Namespace) -> int:
+    from .cp.pipeline_locations import generation_pipeline, verification_pipeline
+
+    finder = verification_pipeline if args.name.startswith("verify") else generation_pipeline
+    print(finder(args.instrument, args.name))
+    return 0
+
+
+_COMMAND_GROUPS: list[Callable[[Any], None]] = [_add_repo_commands, _add_pipelines_commands]
+"""Functions adding one sub-command group each to the top-level parser."""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``calibscripts`` command."""
+    parser = argparse.ArgumentParser(
+        prog="calibscripts",
+        description="Calibration scripts for LATISS and LSSTComCam on a real Butler.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="Logging level (default: WARNING).",
+    )
+    subparsers = parser.add_subparsers(dest="group", metavar="GROUP", required=True)
+    for add_group in _COMMAND_GROUPS:
+        add_group(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``calibscripts`` command.
+
+    Parameters
+    ----------
+    argv
+        Arguments without the program name; `sys.argv` if `None`.
+
+    Returns
+    -------
+    exit_code
+        0 on success, 1 on an error the user can fix (printed as one line),
+        2 on a usage error.
+    """
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except _USER_ERRORS as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
