@@ -127,6 +127,15 @@ class Controller:
         logger.setLevel(data.level)
         await self.evt_logLevel.set_write(level=logger.getEffectiveLevel(), subsystem=data.subsystem)
 
+    async def flush_log(self) -> None:
+        """Wait until everything logged so far has been written as ``logMessage``.
+
+        Call before writing an event that readers should see after the log
+        messages that explain it (e.g. a final state after its error).
+        """
+        if self._log_handler is not None:
+            await self._log_handler.drain()
+
     async def close_tasks(self) -> None:
         """Cancel the component's own tasks; subclasses extend this."""
         for command in self._commands.values():

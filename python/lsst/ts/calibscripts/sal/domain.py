@@ -8,9 +8,13 @@ import asyncio
 import getpass
 import os
 import socket
+import typing
 from types import TracebackType
 
 from .transport import Transport, make_transport
+
+if typing.TYPE_CHECKING:
+    from .sal_info import SalInfo
 
 #: Environment variable with the middle part of topic names, as in Rubin's
 #: Kafka transport: ``lsst.<LSST_TOPIC_SUBNAME>.<Component>.<sal_name>``.
@@ -41,6 +45,8 @@ class Domain:
     default_identity : `str`
         ``user@host``: the identity of Remotes (controllers use their own
         ``Component:index``).
+    salinfo_set : `set` [`SalInfo`]
+        Components (controllers and remotes) open in this domain.
     """
 
     def __init__(self, transport: Transport | None = None, *, subname: str | None = None) -> None:
@@ -48,7 +54,8 @@ class Domain:
         self.subname = subname or os.environ.get(TOPIC_SUBNAME_ENV_VAR, "") or DEFAULT_TOPIC_SUBNAME
         self.origin = os.getpid()
         self.default_identity = f"{getpass.getuser()}@{socket.gethostname()}"
-        self._start_task: asyncio.Task[None] | None = None
+        self.salinfo_set: set[SalInfo] = set()
+        self._start_task: asyncio.Future[None] | None = None
         self._closed = False
 
     def topic_name(self, component: str, sal_name: str) -> str:

@@ -71,11 +71,17 @@ class SalLogHandler(logging.Handler):
         while True:
             fields = await self._queue.get()
             if fields is None:
+                self._queue.task_done()
                 return
             try:
                 await self.topic.set_write(force_output=True, **fields)
             except Exception:
                 traceback.print_exc()
+
+    async def drain(self) -> None:
+        """Wait until every record logged so far has been written."""
+        if not self._task.done():
+            await self._queue.join()
 
     async def close_and_flush(self) -> None:
         """Write every queued record, then stop."""

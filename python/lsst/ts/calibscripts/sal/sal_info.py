@@ -57,6 +57,7 @@ class SalInfo:
         self._subscriptions: list[Subscription] = []
         self._started = False
         self.closed = False
+        domain.salinfo_set.add(self)
 
     @property
     def name(self) -> str:
@@ -126,6 +127,7 @@ class SalInfo:
         if self.closed:
             return
         self.closed = True
+        self.domain.salinfo_set.discard(self)
         for subscription in self._subscriptions:
             subscription.close()
         self._subscriptions.clear()

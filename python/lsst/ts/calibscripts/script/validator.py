@@ -1,0 +1,124 @@
+"""DefaultingValidator: JSON Schema Draft 7 validation that fills in defaults."""
+
+from __future__ import annotations
+
+__all__ = ["DefaultingValidator"]
+
+import copy
+import difflib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
+import jsonschema.validators
+
+from .config_errors import ConfigError
+from .yaml_config import KeyLines
+
+
+def _fill_defaults(
+    validator: jsonschema.protocols.Validator,
+    properties: Mapping[str, Any],
+    instance: Any,
+    schema: Mapping[str, Any],
+) -> Iterator[jsonschema.exceptions.ValidationError]:
+    """Insert missing property defaults, then validate the properties.
+
+    Objects without a default whose own properties have defaults are
+    created empty, so defaults are filled at every depth.
+    """
+    if isinstance(instance, dict):
+        for name, subschema in properties.items():
+            if name in instance or not isinstance(subschema, dict):
+                continue
+            if "default" in subschema:
+                instance[name] = copy.deepcopy(subschema["default"])
+            elif subschema.get("type") == "object" and _has_nested_defaults(subschema):
+                instance[name] = {}
+    yield from _draft7_properties(validator, properties, instance, schema)
+
+
+def _has_nested_defaults(schema: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(sub, dict) and ("default" in sub or _has_nested_defaults(sub))
+        for sub in schema.get("properties", {}).values()
+    )
+
+
+_draft7_properties = jsonschema.Draft7Validator.VALIDATORS["properties"]
+_Draft7Defaulting = jsonschema.validators.extend(jsonschema.Draft7Validator, {"properties": _fill_defaults})
+
+
+class DefaultingValidator:
+    """Validate configurations against a Draft 7 JSON schema, filling defaults.
+
+    Parameters
+    ----------
+    schema : `dict`
+        The JSON schema (Draft 7). It is checked when the validator is made.
+
+    Raises
+    ------
+    jsonschema.exceptions.SchemaError
+        If ``schema`` is not a valid Draft 7 schema.
+    """
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        jsonschema.Draft7Validator.check_schema(schema)
+        self.schema = schema
+        self._validator = _Draft7Defaulting(schema)
+
+    def validate(self, config: Mapping[str, Any] | None, lines: KeyLines | None = None) -> dict[str, Any]:
+        """Return a validated copy of ``config`` with defaults filled in.
+
+        Parameters
+        ----------
+        config : `dict` or None
+            The configuration; None means empty.
+        lines : `KeyLines`, optional
+            Line of each key in the YAML text, to point at the problem.
+
+        Raises
+        ------
+        ConfigError
+            Listing every problem: the option path, the value and what is
+            wrong; unknown options get a "did you mean" suggestion.
+        """
+        result: dict[str, Any] = copy.deepcopy(dict(config or {}))
+        errors = sorted(self._validator.iter_errors(result), key=lambda e: list(e.absolute_path))
+        if errors:
+            raise ConfigError("; ".join(self._describe(e, lines or {}) for e in errors))
+        return result
+
+    def _describe(self, error: jsonschema.exceptions.ValidationError, lines: KeyLines) -> str:
+        path = tuple(str(p) for p in error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            schema = error.schema if isinstance(error.schema, Mapping) else {}
+            allowed = list(schema.get("properties", {}))
+            unknown = [k for k in error.instance if k not in allowed]
+            return "; ".join(self._describe_unknown((*path, key), allowed, lines) for key in unknown)
+        where = self._where(path, lines)
+        if not path:
+            return f"{where}configuration: {error.message}"
+        option = ".".join(path)
+        return f"{where}config option {option!r} = {error.instance!r}: {error.message}"
+
+    def _describe_unknown(self, path: tuple[str, ...], allowed: list[str], lines: KeyLines) -> str:
+        key = path[-1]
+        message = f"{self._where(path, lines)}unknown config option {'.'.join(path)!r}"
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        if not close:
+            # Also catch extensions and truncations (calibration_collection -> calib_collection).
+            close = [a for a in allowed if a.startswith(key.split("_")[0]) and len(key.split("_")) > 1][:1]
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        return message
+
+    @staticmethod
+    def _where(path: tuple[str, ...], lines: KeyLines) -> str:
+        for n in range(len(path), 0, -1):
+            line = lines.get(path[:n])
+            if line is not None:
+                return f"line {line}: "
+        return ""
