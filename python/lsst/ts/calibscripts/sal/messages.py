@@ -46,6 +46,8 @@ class BaseMessage(pydantic.BaseModel):
 
     if typing.TYPE_CHECKING:
         # Fields are generated from interface definitions at run time.
+        def __init__(self, **data: Any) -> None: ...
+
         def __getattr__(self, name: str) -> Any: ...
 
     def get_vars(self) -> dict[str, Any]:

@@ -1,0 +1,82 @@
+"""The summary-state machine, generic commands, heartbeat and log messages."""
+
+import asyncio
+import logging
+
+import pytest
+
+from lsst.ts.calibscripts import sal
+from lsst.ts.calibscripts.sal import State
+from lsst.ts.calibscripts.sal.testing import assert_next_summary_state
+
+from .example_csc import ExampleOcps
+
+
+async def test_state_transitions(domain: sal.Domain) -> None:
+    async with (
+        ExampleOcps(3, domain=domain) as csc,
+        sal.Remote(domain, "OCPS", 3) as remote,
+    ):
+        state = remote.evt_summaryState
+        await assert_next_summary_state(state, State.STANDBY)
+        for command, expected in [
+            ("start", State.DISABLED),
+            ("enable", State.ENABLED),
+            ("disable", State.DISABLED),
+            ("standby", State.STANDBY),
+        ]:
+            await getattr(remote, f"cmd_{command}").start(timeout=2)
+            await assert_next_summary_state(state, expected)
+            assert csc.summary_state == expected
+        with pytest.raises(sal.AckError, match="enable not allowed in state STANDBY"):
+            await remote.cmd_enable.start(timeout=2)
+        await remote.cmd_exitControl.start(timeout=2)
+        await assert_next_summary_state(state, State.OFFLINE)
+        await asyncio.wait_for(csc.done_task, 2)
+
+
+async def test_fault_and_recovery(csc: ExampleOcps, remote: sal.Remote) -> None:
+    remote.evt_summaryState.flush()
+    await csc.fault(code=7, report="camera on fire")
+    await assert_next_summary_state(remote.evt_summaryState, State.FAULT)
+    error = await remote.evt_errorCode.aget(timeout=1)
+    assert (error.errorCode, error.errorReport) == (7, "camera on fire")
+    with pytest.raises(sal.AckError, match="not ENABLED"):
+        await remote.cmd_abort_job.set_start(job_id="x", timeout=2)
+    await remote.cmd_standby.start(timeout=2)
+    assert csc.summary_state == State.STANDBY
+
+
+async def test_heartbeat_and_versions(csc: ExampleOcps, remote: sal.Remote) -> None:
+    await remote.evt_heartbeat.next(flush=True, timeout=3)
+    versions = await remote.evt_softwareVersions.aget(timeout=1)
+    assert versions.cscVersion == csc.version
+
+
+async def test_log_messages_published(csc: ExampleOcps, remote: sal.Remote) -> None:
+    remote.evt_logMessage.flush()
+    csc.log.warning("Something to see: %d", 42)
+    message = await remote.evt_logMessage.next(flush=False, timeout=2)
+    assert message.message == "Something to see: 42"
+    assert message.level == logging.WARNING
+    assert message.functionName == "test_log_messages_published"
+
+
+async def test_set_log_level(csc: ExampleOcps, remote: sal.Remote) -> None:
+    await remote.cmd_setLogLevel.set_start(level=logging.DEBUG, timeout=2)
+    level = remote.evt_logLevel.get()
+    assert level is not None and level.level == logging.DEBUG
+    assert csc.log.getEffectiveLevel() == logging.DEBUG
+
+
+async def test_missing_do_method_is_a_type_error(domain: sal.Domain) -> None:
+    class Incomplete(sal.BaseCsc):
+        pass
+
+    with pytest.raises(TypeError, match=r"missing do_ methods for \['abort_job', 'execute'\]"):
+        Incomplete("OCPS", 1, domain=domain)
+
+
+async def test_controller_needs_index(domain: sal.Domain) -> None:
+    with pytest.raises(ValueError, match="non-zero index"):
+        ExampleOcps(0, domain=domain)

@@ -1,0 +1,114 @@
+"""Command acknowledgement: every outcome a caller can see."""
+
+import asyncio
+import time
+
+import pydantic
+import pytest
+
+from lsst.ts.calibscripts import sal
+from lsst.ts.calibscripts.sal import SalRetCode
+
+from .example_csc import ExampleOcps
+
+
+async def test_complete(remote: sal.Remote, csc: ExampleOcps) -> None:
+    ack = await remote.cmd_execute.set_start(pipeline="ok", timeout=5)
+    assert ack.ack == SalRetCode.CMD_COMPLETE
+    assert ack.result == "Done"
+    assert ack.cmdtype == list(csc.salinfo.interface.commands).index("execute")
+    assert csc.executed == ["ok"]
+
+
+@pytest.mark.parametrize("pipeline", ["fail", "expected"])
+async def test_failed_with_message(remote: sal.Remote, pipeline: str) -> None:
+    with pytest.raises(sal.AckError) as info:
+        await remote.cmd_execute.set_start(pipeline=pipeline, timeout=5)
+    ack = info.value.ackcmd
+    assert ack.ack == SalRetCode.CMD_FAILED
+    expected = "Failed: something broke" if pipeline == "fail" else "Failed: not possible now"
+    assert ack.result == expected
+    assert expected in str(info.value)
+
+
+async def test_timeout_reported_by_controller(remote: sal.Remote) -> None:
+    with pytest.raises(sal.AckError) as info:
+        await remote.cmd_execute.set_start(pipeline="timeout", timeout=5)
+    assert not isinstance(info.value, sal.AckTimeoutError)
+    assert info.value.ackcmd.ack == SalRetCode.CMD_TIMEOUT
+
+
+async def test_aborted(remote: sal.Remote) -> None:
+    with pytest.raises(sal.AckError) as info:
+        await remote.cmd_execute.set_start(pipeline="cancel", timeout=5)
+    assert info.value.ackcmd.ack == SalRetCode.CMD_ABORTED
+
+
+async def test_aborted_when_controller_closes(remote: sal.Remote, csc: ExampleOcps) -> None:
+    task = asyncio.create_task(remote.cmd_execute.set_start(pipeline="sleep:10", timeout=5))
+    await asyncio.sleep(0.05)
+    for command in csc._commands.values():
+        command.close()
+    with pytest.raises(sal.AckError) as info:
+        await task
+    assert info.value.ackcmd.ack == SalRetCode.CMD_ABORTED
+
+
+async def test_in_progress_extends_the_wait(remote: sal.Remote) -> None:
+    # 0.2 s would time out; the in-progress ack asks for 2 s more.
+    t0 = time.monotonic()
+    ack = await remote.cmd_execute.set_start(pipeline="progress:2:0.5", timeout=0.2)
+    assert ack.ack == SalRetCode.CMD_COMPLETE
+    assert time.monotonic() - t0 >= 0.5
+
+
+async def test_no_ack_times_out(remote: sal.Remote) -> None:
+    with pytest.raises(sal.AckTimeoutError) as info:
+        await remote.cmd_execute.set_start(pipeline="sleep:1", timeout=0.2)
+    assert info.value.ackcmd.ack == SalRetCode.CMD_NOACK
+
+
+async def test_timeout_after_in_progress_keeps_last_ack(remote: sal.Remote) -> None:
+    with pytest.raises(sal.AckTimeoutError) as info:
+        await remote.cmd_execute.set_start(pipeline="progress:0.1:2", timeout=0.1)
+    assert info.value.ackcmd.ack == SalRetCode.CMD_INPROGRESS
+
+
+async def test_wait_done_false_and_next_ackcmd(remote: sal.Remote) -> None:
+    ack = await remote.cmd_execute.set_start(pipeline="progress:5:0.1", timeout=5, wait_done=False)
+    assert ack.ack == SalRetCode.CMD_INPROGRESS
+    assert ack.result == '{"job_id": "1"}'
+    final = await remote.cmd_execute.next_ackcmd(ack, timeout=5)
+    assert final.ack == SalRetCode.CMD_COMPLETE
+
+
+async def test_unknown_field_raises_at_once(remote: sal.Remote, csc: ExampleOcps) -> None:
+    with pytest.raises(pydantic.ValidationError, match="pipline"):
+        await remote.cmd_execute.set_start(pipline="ok", timeout=5)
+    with pytest.raises(pydantic.ValidationError, match="pipeline"):
+        await remote.cmd_execute.set_start(pipeline=3, timeout=5)
+    assert csc.executed == []
+
+
+async def test_concurrent_commands_each_get_their_ack(remote: sal.Remote) -> None:
+    acks = await asyncio.gather(
+        remote.cmd_execute.set_start(pipeline="sleep:0.2", timeout=5),
+        remote.cmd_execute.set_start(pipeline="ok", timeout=5),
+        return_exceptions=True,
+    )
+    assert [a.ack for a in acks] == [SalRetCode.CMD_COMPLETE, SalRetCode.CMD_COMPLETE]  # type: ignore[union-attr]
+
+
+async def test_acks_of_other_remotes_are_ignored(domain: sal.Domain, remote: sal.Remote) -> None:
+    async with sal.Remote(domain, "OCPS", 1) as other:
+        slow = asyncio.create_task(other.cmd_execute.set_start(pipeline="sleep:0.3", timeout=5))
+        ack = await remote.cmd_execute.set_start(pipeline="ok", timeout=5)
+        assert ack.ack == SalRetCode.CMD_COMPLETE
+        assert not slow.done()
+        assert (await slow).ack == SalRetCode.CMD_COMPLETE
+
+
+async def test_index_zero_remote_cannot_command(domain: sal.Domain, csc: ExampleOcps) -> None:
+    async with sal.Remote(domain, "OCPS", 0) as everyone:
+        with pytest.raises(RuntimeError, match="index 0"):
+            await everyone.cmd_execute.set_start(pipeline="ok", timeout=1)

@@ -1,0 +1,111 @@
+"""Interface definitions load, carry the generics and reject mistakes."""
+
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from lsst.ts.calibscripts.sal import ComponentInterface, InterfaceDefinitionError, available_components
+from lsst.ts.calibscripts.sal import interface as interface_module
+from lsst.ts.calibscripts.sal.messages import message_model
+
+REQUIRED = [
+    "ATCamera",
+    "ATHeaderService",
+    "ATOODS",
+    "ATSpectrograph",
+    "CCCamera",
+    "CCHeaderService",
+    "CCOODS",
+    "OCPS",
+    "Script",
+    "ScriptQueue",
+]
+
+
+def test_all_components_load() -> None:
+    assert set(REQUIRED) <= set(available_components())
+    for name in available_components():
+        interface = ComponentInterface.load(name)
+        assert interface.name == name
+        for topic in (*interface.commands.values(), *interface.events.values()):
+            message_model(topic)  # every topic makes a message class
+
+
+@pytest.mark.parametrize("name", [n for n in REQUIRED if n != "Script"])
+def test_csc_generics(name: str) -> None:
+    interface = ComponentInterface.load(name)
+    for command in ("start", "enable", "disable", "standby", "exitControl", "setLogLevel"):
+        assert command in interface.commands
+    for event in ("summaryState", "heartbeat", "logLevel", "logMessage", "softwareVersions", "errorCode"):
+        assert event in interface.events
+
+
+def test_script_interface() -> None:
+    script = ComponentInterface.load("Script")
+    assert script.indexed
+    assert set(script.commands) == {
+        "configure",
+        "run",
+        "resume",
+        "setCheckpoints",
+        "setGroupId",
+        "stop",
+        "setLogLevel",
+    }
+    assert script.commands["configure"].field_names == (
+        "config",
+        "logLevel",
+        "pauseCheckpoint",
+        "stopCheckpoint",
+        "blockId",
+        "executionId",
+    )
+    assert "summaryState" not in script.events
+    assert script.events["state"].sal_name == "logevent_state"
+    assert script.ackcmd.field_names == ("ack", "error", "result", "identity", "origin", "cmdtype", "timeout")
+
+
+def test_topic_names_follow_rubin() -> None:
+    ocps = ComponentInterface.load("OCPS")
+    assert ocps.commands["execute"].sal_name == "command_execute"
+    assert ocps.commands["execute"].attr_name == "cmd_execute"
+    assert ocps.events["job_result"].attr_name == "evt_job_result"
+    assert ocps.commands["execute"].field_names == (
+        "pipeline",
+        "version",
+        "config",
+        "data_query",
+        "prereq_jobs",
+        "output_dataset_types",
+    )
+
+
+def test_message_rejects_unknown_field_and_wrong_type() -> None:
+    model = message_model(ComponentInterface.load("ATCamera").commands["takeImages"])
+    assert model(numImages=1, expTime=0.0).numImages == 1
+    with pytest.raises(pydantic.ValidationError, match="numimages"):
+        model(numimages=1)
+    with pytest.raises(pydantic.ValidationError, match="numImages"):
+        model(numImages="one")
+
+
+def test_unknown_component() -> None:
+    with pytest.raises(ValueError, match="No interface definition for component 'NoSuch'"):
+        ComponentInterface.load("NoSuch")
+
+
+def test_malformed_definition_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "interfaces").mkdir()
+    source = interface_module.schemas_dir() / "interfaces" / "generics.yaml"
+    (tmp_path / "interfaces" / "generics.yaml").write_text(source.read_text())
+    (tmp_path / "interfaces" / "Broken.yaml").write_text(
+        "name: Broken\nevents:\n  thing:\n    fields:\n      x: {type: integer}\n"
+    )
+    monkeypatch.setattr(interface_module, "schemas_dir", lambda: tmp_path)
+    interface_module._load_generics.cache_clear()
+    try:
+        with pytest.raises(InterfaceDefinitionError, match=r"Broken\.yaml"):
+            ComponentInterface.load.__wrapped__(ComponentInterface, "Broken")
+    finally:
+        interface_module._load_generics.cache_clear()
