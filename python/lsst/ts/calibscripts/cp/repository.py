@@ -10,7 +10,8 @@ work on it straight away:
   variables);
 * the requested instruments registered (instrument, detector and
   physical_filter records);
-* the raw dataset type and each instrument's ``<instrument>/raw/all`` RUN
+* the raw and calibration dataset types (``bias``, ``dark``, ``flat``,
+  ``defects``, ``ptc``) and each instrument's ``<instrument>/raw/all`` RUN
   collection.
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from lsst.daf.butler import Butler, CollectionType, Config, DatasetType
 
+from .dataset_types import register_calibration_dataset_types
 from .instrument import get_instrument
 
 _log = logging.getLogger(__name__)
@@ -180,7 +182,7 @@ def _explain_database_error(db: str | None, err: Exception) -> str:
 
 
 def register_instruments(repo: str | Path | Butler, instruments: Iterable[str]) -> None:
-    """Register instruments, the raw dataset type and raw RUN collections.
+    """Register instruments, dataset types and raw RUN collections.
 
     Idempotent: registering an instrument again changes nothing.
 
@@ -207,6 +209,7 @@ def register_instruments(repo: str | Path | Butler, instruments: Iterable[str]) 
             universe=butler.dimensions,
         )
         butler.registry.registerDatasetType(raw_type)
+        register_calibration_dataset_types(butler)
         for name in instruments:
             instrument = get_instrument(name)
             instrument.register(butler.registry)

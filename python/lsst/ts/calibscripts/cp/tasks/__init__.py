@@ -1,0 +1,13 @@
+"""PipelineTasks of the calibration pipelines.
+
+One module per concept: `~lsst.ts.calibscripts.cp.tasks.isr` (instrument
+signature removal), `~lsst.ts.calibscripts.cp.tasks.combine` (combined bias,
+dark and flat, with flat normalization), `~lsst.ts.calibscripts.cp.tasks.verify`
+(DMTN-101 verification statistics), `~lsst.ts.calibscripts.cp.tasks.ptc`
+(pair extraction and PTC fit) and `~lsst.ts.calibscripts.cp.tasks.defects`.
+`~lsst.ts.calibscripts.cp.tasks.image_conventions` holds what they agree on:
+mask planes and metadata keys of the images they exchange.
+
+The numerical work is done by the pure-NumPy modules of
+`lsst.ts.calibscripts.cp`; the tasks connect them to the Butler.
+"""

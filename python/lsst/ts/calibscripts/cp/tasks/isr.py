@@ -1,0 +1,378 @@
+"""Instrument signature removal for calibration construction and verification.
+
+`IsrTask` (pipeline label ``isr`` in the cp pipelines, ``verify<Type>Isr``
+in the verification pipelines) turns one raw image of one detector into an
+assembled, calibrated `lsst.images.MaskedImage`, in this order:
+
+1. flag saturated raw pixels (``SAT``);
+2. subtract the serial overscan (per-row median, skipping the columns nearest
+   each edge) and optionally the parallel overscan, recording the residual
+   noise per amplifier as ``LSST ISR OVERSCAN RESIDUAL SERIAL STDEV <amp>``
+   (ADU), then trim and assemble (`lsst.ts.calibscripts.cp.overscan`,
+   `lsst.ts.calibscripts.cp.assembly`);
+3. subtract the combined bias (ADU);
+4. apply the nominal gains (ADU -> electrons), if configured;
+5. subtract the combined dark (electron/s) scaled by the dark time,
+   converted to ADU with the gains when the image is still in ADU;
+6. divide by the combined flat;
+7. mask the known defects (``BAD``);
+8. compute the variance plane.
+
+Each step after 2 runs only if its ``do*`` field is set. The output metadata
+describes the observation, the units and the amplifier layout (see
+`lsst.ts.calibscripts.cp.tasks.image_conventions`), so every downstream task
+works on full-size and reduced geometries alike.
+"""
+
+from __future__ import annotations
+
+__all__ = ["IsrTask", "IsrTaskConfig", "IsrTaskConnections"]
+
+import logging
+from typing import Any
+
+import lsst.pipe.base.connectionTypes as cT
+import numpy as np
+from astropy.table import Table
+from lsst.images import Image, Mask, MaskedImage
+from lsst.pex.config import Field
+from lsst.pipe.base import PipelineTask, PipelineTaskConfig, PipelineTaskConnections, Struct
+
+from .. import assembly
+from ..camera_description import DetectorDescription, get_instrument_description
+from ..dataset_types import BIAS, DARK, DEFECTS, FLAT
+from ..geometry import format_section
+from ..overscan import OverscanConfig, correct_overscan, overscan_residual_key
+from ..raw_file import RawImage
+from .image_conventions import (
+    CALIB_UNITS_KEY,
+    EXPOSURE_ID_KEY,
+    MASK_SCHEMA,
+    OBSERVATION_KEYS,
+    UNITS_KEY,
+    amp_section_key,
+    gain_key,
+    overscan_median_key,
+    read_noise_key,
+)
+
+_log = logging.getLogger(__name__)
+
+
+class IsrTaskConnections(
+    PipelineTaskConnections,
+    dimensions=("instrument", "exposure", "detector"),
+):
+    """Connections of `IsrTask`: one raw in, one processed image out."""
+
+    ccdExposure = cT.Input(
+        name="raw",
+        doc="Raw image of one detector.",
+        storageClass="RawImage",
+        dimensions=("instrument", "exposure", "detector"),
+    )
+    bias = cT.PrerequisiteInput(
+        name=BIAS.name,
+        doc="Combined bias (ADU) valid at the exposure.",
+        storageClass=BIAS.storage_class,
+        dimensions=BIAS.dimensions,
+        isCalibration=True,
+    )
+    dark = cT.PrerequisiteInput(
+        name=DARK.name,
+        doc="Combined dark (electron/s) valid at the exposure.",
+        storageClass=DARK.storage_class,
+        dimensions=DARK.dimensions,
+        isCalibration=True,
+    )
+    flat = cT.PrerequisiteInput(
+        name=FLAT.name,
+        doc="Combined flat of the exposure's physical filter.",
+        storageClass=FLAT.storage_class,
+        dimensions=FLAT.dimensions,
+        isCalibration=True,
+    )
+    defects = cT.PrerequisiteInput(
+        name=DEFECTS.name,
+        doc="Known defects; optional: without them doDefect masks nothing.",
+        storageClass=DEFECTS.storage_class,
+        dimensions=DEFECTS.dimensions,
+        isCalibration=True,
+        minimum=0,
+    )
+    outputExposure = cT.Output(
+        name="postISRCCD",
+        doc="Assembled, calibrated image; each pipeline names it (cpBiasProc, verifyBiasProc...).",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "exposure", "detector"),
+    )
+
+    def __init__(self, *, config: IsrTaskConfig | None = None) -> None:
+        super().__init__(config=config)
+        assert config is not None
+        # Ask the graph builder only for the calibrations this configuration uses.
+        if not config.doBias:
+            del self.bias
+        if not config.doDark:
+            del self.dark
+        if not config.doFlat:
+            del self.flat
+        if not config.doDefect:
+            del self.defects
+
+
+class IsrTaskConfig(PipelineTaskConfig, pipelineConnections=IsrTaskConnections):
+    """Configuration of `IsrTask`."""
+
+    doOverscan = Field[bool](
+        doc="Subtract the serial overscan (per-row median). Default: True.",
+        default=True,
+    )
+    overscanEdgeSkip = Field[int](
+        doc="Serial-overscan columns skipped at each edge of the overscan. Default: 3.",
+        default=3,
+        check=lambda value: value >= 0,
+    )
+    doParallelOverscan = Field[bool](
+        doc="Also subtract the parallel overscan (per-column median). Default: False.",
+        default=False,
+    )
+    parallelOverscanEdgeSkip = Field[int](
+        doc="Parallel-overscan rows skipped at each edge. Default: 3.",
+        default=3,
+        check=lambda value: value >= 0,
+    )
+    doSaturation = Field[bool](
+        doc="Flag raw pixels at or above the saturation level as SAT. Default: True.",
+        default=True,
+    )
+    saturation = Field[float](
+        doc="Saturation level (ADU, raw); NaN uses the camera description's level "
+        "(120 000 ADU for ITL). Default: NaN.",
+        default=float("nan"),
+    )
+    doBias = Field[bool](
+        doc="Subtract the combined bias (prerequisite 'bias'). Default: False.",
+        default=False,
+    )
+    doApplyGains = Field[bool](
+        doc="Multiply each amplifier by its nominal gain (camera description), giving electrons. "
+        "Default: False (the output stays in ADU).",
+        default=False,
+    )
+    doDark = Field[bool](
+        doc="Subtract the combined dark (prerequisite 'dark', electron/s) times the dark time. "
+        "Default: False.",
+        default=False,
+    )
+    doFlat = Field[bool](
+        doc="Divide by the combined flat (prerequisite 'flat'). Default: False.",
+        default=False,
+    )
+    doDefect = Field[bool](
+        doc="Mask the known defects as BAD (prerequisite 'defects'; a no-op when the input collections "
+        "hold none). Default: True.",
+        default=True,
+    )
+    doCrosstalk = Field[bool](
+        doc="Crosstalk correction. Documented no-op: these cameras' crosstalk is below the "
+        "calibration noise and this package has no crosstalk model; True only logs that. Default: False.",
+        default=False,
+    )
+    doVariance = Field[bool](
+        doc="Compute the variance plane (Poisson signal + read noise, output units squared); "
+        "otherwise it is 1. Default: True.",
+        default=True,
+    )
+
+    def validate(self) -> None:
+        """Check that the steps requested are consistent.
+
+        Raises
+        ------
+        ValueError
+            If the overscan step is switched off (the raw's bias level would
+            remain and nothing downstream would make sense).
+        """
+        super().validate()
+        if not self.doOverscan:
+            raise ValueError(
+                "doOverscan=False is not supported: the raw bias level (~10^4 ADU) would remain in the image."
+            )
+
+
+class IsrTask(PipelineTask):
+    """Remove the instrument signature from one raw image of one detector."""
+
+    ConfigClass = IsrTaskConfig
+    _DefaultName = "isr"
+    config: IsrTaskConfig
+
+    def run(
+        self,
+        ccdExposure: RawImage,
+        bias: MaskedImage | None = None,
+        dark: MaskedImage | None = None,
+        flat: MaskedImage | None = None,
+        defects: Table | None = None,
+    ) -> Struct:
+        """Process one raw image.
+
+        Parameters
+        ----------
+        ccdExposure
+            The raw image.
+        bias, dark, flat
+            Combined calibrations; required when the matching ``do*`` field
+            is set.
+        defects
+            Defect boxes (``x0``, ``y0``, ``width``, ``height``), or `None`.
+
+        Returns
+        -------
+        result
+            ``outputExposure``: the processed `lsst.images.MaskedImage`.
+
+        Raises
+        ------
+        ValueError
+            If a required calibration is missing or its shape or units do
+            not match the raw.
+        """
+        config = self.config
+        raw = ccdExposure
+        geometry = raw.geometry
+        detector = _detector_description(raw)
+        gains = {amp.name: float(detector.gains[amp.name]) for amp in geometry}
+        metadata = _observation_metadata(raw)
+
+        sat_mask = np.zeros(geometry.assembled_shape, dtype=bool)
+        if config.doSaturation:
+            level = config.saturation if np.isfinite(config.saturation) else detector.saturation
+            sat_mask = assembly.assemble(
+                {amp.name: raw.amps[amp.name][amp.data_slice] >= level for amp in geometry}, geometry, bool
+            )
+
+        corrected = correct_overscan(
+            raw.amps,
+            geometry,
+            OverscanConfig(
+                edge_skip=config.overscanEdgeSkip,
+                do_parallel=config.doParallelOverscan,
+                parallel_edge_skip=config.parallelOverscanEdgeSkip,
+            ),
+        )
+        image = assembly.assemble({name: result.data for name, result in corrected.items()}, geometry)
+        for amp in geometry:
+            result = corrected[amp.name]
+            metadata[overscan_residual_key(amp.name)] = result.residual_stdev
+            metadata[overscan_median_key(amp.name)] = float(np.median(result.serial_level))
+            metadata[gain_key(amp.name)] = gains[amp.name]
+            metadata[read_noise_key(amp.name)] = float(detector.read_noise[amp.name])
+            metadata[amp_section_key(amp.name)] = format_section(amp.detector)
+        if config.doCrosstalk:
+            _log.info("doCrosstalk=True: no crosstalk model for %s; nothing done.", detector.full_name)
+
+        bad_mask = np.zeros(geometry.assembled_shape, dtype=bool)
+        if config.doBias:
+            bias_array = _calibration_array(bias, "bias", image.shape, "adu")
+            image -= bias_array
+            bad_mask |= _calibration_bad(bias)
+        units = "adu"
+        if config.doApplyGains:
+            assembly.apply_gains(image, geometry, gains)
+            units = "electron"
+        if config.doDark:
+            dark_array = _calibration_array(dark, "dark", image.shape, "electron/s")
+            dark_time = float(raw.metadata.dark_time)
+            scaled = dark_array * np.float32(dark_time)
+            if units == "adu":
+                assembly.apply_gains(scaled, geometry, gains, inverse=True)
+            image -= scaled
+            bad_mask |= _calibration_bad(dark)
+        if config.doFlat:
+            flat_array = _calibration_array(flat, "flat", image.shape, "dimensionless")
+            usable = np.isfinite(flat_array) & (flat_array > 0)
+            np.divide(image, flat_array, out=image, where=usable)
+            image[~usable] = np.nan
+            bad_mask |= ~usable | _calibration_bad(flat)
+        if config.doDefect and defects is not None:
+            bad_mask |= _defect_mask(defects, image.shape)
+        metadata[UNITS_KEY] = units
+
+        variance = np.ones_like(image)
+        if config.doVariance:
+            variance = _variance(image, geometry, gains, detector, units)
+
+        mask = Mask(schema=MASK_SCHEMA, shape=image.shape)
+        mask.set("SAT", sat_mask)
+        mask.set("BAD", bad_mask)
+        output = MaskedImage(Image(image), mask=mask, variance=Image(variance), metadata=metadata)
+        return Struct(outputExposure=output)
+
+
+def _detector_description(raw: RawImage) -> DetectorDescription:
+    instrument = get_instrument_description(raw.metadata.instrument)
+    return instrument.detector(raw.detector_id)
+
+
+def _observation_metadata(raw: RawImage) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for key in OBSERVATION_KEYS:
+        if key in raw.header:
+            value = raw.header[key]
+            metadata[key] = value if isinstance(value, bool | int | float | str) else str(value)
+    metadata[EXPOSURE_ID_KEY] = raw.metadata.exposure_id
+    metadata["EXPTIME"] = float(raw.metadata.exposure_time)
+    metadata["DARKTIME"] = float(raw.metadata.dark_time)
+    return metadata
+
+
+def _calibration_array(
+    calibration: MaskedImage | None, name: str, shape: tuple[int, ...], units: str
+) -> np.ndarray:
+    if calibration is None:
+        raise ValueError(f"do{name.capitalize()}=True but no {name} calibration was provided.")
+    array = calibration.image.array
+    if array.shape != shape:
+        raise ValueError(
+            f"The {name} calibration has shape {array.shape} but the raw assembles to {shape}: "
+            "it was made from another geometry."
+        )
+    found = calibration.metadata.get(CALIB_UNITS_KEY)
+    if found is not None and found != units:
+        raise ValueError(f"The {name} calibration is in {found!r}; ISR expects {units!r}.")
+    return array
+
+
+def _calibration_bad(calibration: MaskedImage | None) -> np.ndarray:
+    assert calibration is not None
+    return calibration.mask.get("BAD")
+
+
+def _defect_mask(defects: Table, shape: tuple[int, ...]) -> np.ndarray:
+    mask = np.zeros(shape, dtype=bool)
+    for row in defects:
+        x0, y0 = int(row["x0"]), int(row["y0"])
+        mask[y0 : y0 + int(row["height"]), x0 : x0 + int(row["width"])] = True
+    return mask
+
+
+def _variance(
+    image: np.ndarray,
+    geometry: Any,
+    gains: dict[str, float],
+    detector: DetectorDescription,
+    units: str,
+) -> np.ndarray:
+    variance = np.empty_like(image)
+    for amp in geometry:
+        view = image[amp.detector_slice]
+        gain = gains[amp.name]
+        read_noise_e = float(detector.read_noise[amp.name])
+        signal = np.clip(np.nan_to_num(view, nan=0.0), 0.0, None)
+        if units == "electron":
+            variance[amp.detector_slice] = signal + read_noise_e**2
+        else:
+            variance[amp.detector_slice] = signal / gain + (read_noise_e / gain) ** 2
+    return variance
