@@ -76,7 +76,10 @@ class SalLogHandler(logging.Handler):
             try:
                 await self.topic.set_write(force_output=True, **fields)
             except Exception:
+                # Nowhere left to report a failure to publish a log message.
                 traceback.print_exc()
+            finally:
+                self._queue.task_done()
 
     async def drain(self) -> None:
         """Wait until every record logged so far has been written."""

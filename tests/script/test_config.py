@@ -1,0 +1,115 @@
+"""Configuration parsing and validation: operators' slips fail with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsst.ts.calibscripts.script import ConfigError, DefaultingValidator, parse_config_yaml
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "calib_collection": {"type": "string", "default": "LATISS/calib/daily"},
+        "n_bias": {"type": "integer", "minimum": 1, "default": 20},
+        "exp_times_dark": {"type": ["number", "array"], "items": {"type": "number"}, "default": 5},
+        "options": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "level": {"type": "string", "default": "INFO"},
+                "inner": {
+                    "type": "object",
+                    "properties": {"depth": {"type": "integer", "default": 3}},
+                },
+            },
+        },
+    },
+}
+
+
+def validate(text: str) -> dict[str, object]:
+    config, lines = parse_config_yaml(text)
+    return DefaultingValidator(SCHEMA).validate(config, lines)
+
+
+def test_defaults_filled_at_every_level() -> None:
+    assert validate("") == {
+        "calib_collection": "LATISS/calib/daily",
+        "n_bias": 20,
+        "exp_times_dark": 5,
+        "options": {"level": "INFO", "inner": {"depth": 3}},
+    }
+    config = validate("options:\n  inner: {depth: 7}\n")
+    assert config["options"] == {"level": "INFO", "inner": {"depth": 7}}
+
+
+def test_given_values_kept_and_input_not_modified() -> None:
+    given = {"n_bias": 3}
+    result = DefaultingValidator(SCHEMA).validate(given)
+    assert result["n_bias"] == 3
+    assert given == {"n_bias": 3}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("n_bias: 3\nn_bias: 4\n", r"line 2: duplicated key 'n_bias' \(first given on line 1\)"),
+        (
+            "n_bias: 3\ncalibration_collection: x\n",
+            r"line 2: unknown config option 'calibration_collection'; did you mean 'calib_collection'\?",
+        ),
+        ("n_bias: twenty\n", r"line 1: config option 'n_bias' = 'twenty': 'twenty' is not of type 'integer'"),
+        ("n_bias: 0\n", r"line 1: config option 'n_bias' = 0: 0 is less than the minimum of 1"),
+        (
+            "calib_collection: x\ngenerate_calibrations=True\n",
+            r"line 2: 'generate_calibrations=True' is not valid configuration YAML; "
+            r"write generate_calibrations: True",
+        ),
+        ("n_bias: [1, 2\n", r"line 2, column 1: configuration is not valid YAML"),
+        ("- n_bias\n", r"configuration must be a mapping"),
+        (
+            "options:\n  levl: DEBUG\n",
+            r"line 2: unknown config option 'options.levl'; did you mean 'level'\?",
+        ),
+        (
+            "options:\n  inner:\n    depth: deep\n",
+            r"line 3: config option 'options.inner.depth' = 'deep'",
+        ),
+    ],
+)
+def test_errors_name_line_and_option(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        validate(text)
+
+
+def test_every_problem_reported() -> None:
+    with pytest.raises(ConfigError) as info:
+        validate("n_bias: x\nbogus: 1\n")
+    assert "n_bias" in str(info.value)
+    assert "bogus" in str(info.value)
+
+
+def test_procedure_example_with_slip_is_refused() -> None:
+    # From the LATISS procedure's PTC example: "generate_calibrations=True".
+    text = (
+        "script_mode: BIAS_DARK_FLAT\n"
+        "n_flat: 14\n"
+        "grating: ${GRATING_NAME_OR_ID}\n"
+        "generate_calibrations=True\n"
+        'calib_collection: "LATISS/calib/daily/calibs.2022NOV04.1"\n'
+    )
+    with pytest.raises(ConfigError, match="line 4"):
+        parse_config_yaml(text)
+
+
+def test_equals_inside_values_is_fine() -> None:
+    config, _ = parse_config_yaml('config_options_bias: "-c isr:doDefect=False"\nnote: a=b\n')
+    assert config == {"config_options_bias": "-c isr:doDefect=False", "note": "a=b"}
+
+
+def test_invalid_schema_is_caught() -> None:
+    import jsonschema
+
+    with pytest.raises(jsonschema.exceptions.SchemaError):
+        DefaultingValidator({"type": "objekt"})
