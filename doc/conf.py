@@ -2,7 +2,7 @@
 
 project = "ts_calibscripts"
 author = "Rubin Observatory"
-copyright = "2026, Rubin Observatory"  # noqa: A001
+copyright = "2026, Rubin Observatory"
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.intersphinx"]
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 exclude_patterns = ["_build"]
