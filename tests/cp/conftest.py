@@ -44,13 +44,13 @@ def model(detector: DetectorDescription, geometry: DetectorGeometry) -> CameraMo
 
 
 def medium_geometry() -> DetectorGeometry:
-    """ITL layout with 200 x 200 data pixels per amp.
+    """ITL layout with 200 x 200 data pixels per amp (and the full 64-column overscan).
 
     Photon-transfer tests need it: with the 20-pixel edge mask a reduced
     amp keeps only 1440 pixels, i.e. a 3.7% error on one pair's variance;
     here 25600 pixels give 0.9%.
     """
-    return make_itl_geometry(data_nx=200, data_ny=200, prescan=3, serial_overscan=32, parallel_overscan=8)
+    return make_itl_geometry(data_nx=200, data_ny=200, prescan=3, serial_overscan=64, parallel_overscan=8)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import least_squares
 
 from .statistics import sigma_clipped_stats
@@ -429,18 +430,18 @@ class PtcAmpFit:
 
 
 def fit_ptc_amp(
-    means: Sequence[float],
-    variances: Sequence[float],
-    n_pixels: Sequence[int] | None = None,
+    means: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    n_pixels: npt.ArrayLike | None = None,
     config: PtcConfig | None = None,
 ) -> PtcAmpFit:
     """Fit the exponential PTC model to one amplifier's points.
 
     Parameters
     ----------
-    means, variances : `~collections.abc.Sequence` [`float`]
+    means, variances : array-like of `float`
         Pair means (ADU) and variances (ADU^2).
-    n_pixels : `~collections.abc.Sequence` [`int`], optional
+    n_pixels : array-like of `int`, optional
         Pixels behind each variance; with them the residuals are weighted by
         the variance's statistical error ``var * sqrt(2 / n)``, otherwise by
         ``var`` (relative residuals).

@@ -126,8 +126,8 @@ class CameraModelConfig:
     bias_drift_period: float = 1.7
     bias_pattern_amplitude: float = 5.0
     bias_pattern_scale: float = 15.0
-    transient_amplitude: float = 25.0
-    transient_scale: float = 0.15
+    transient_amplitude: float = 20.0
+    transient_scale: float = 0.3
     dark_current_range: tuple[float, float] = (1e-3, 1e-2)
     dark_current_scatter: float = 0.2
     n_hot_pixels: int = 16
