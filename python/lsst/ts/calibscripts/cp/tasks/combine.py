@@ -65,13 +65,16 @@ from .image_conventions import (
     EXPOSURE_ID_KEY,
     MASK_SCHEMA,
     UNITS_KEY,
-    amp_boxes,
-    amp_section_key,
     calib_input_key,
     calib_percentile_key,
+    copy_layout,
+    detector_geometry,
 )
 
 _log = logging.getLogger(__name__)
+
+type _CosmicRayFinder = Callable[[int, int, MaskedImage], np.ndarray]
+"""``finder(input index, first row, cut-out)`` -> cosmic-ray pixels of the cut-out."""
 
 _UNITS = {"bias": "adu", "dark": "electron/s", "flat": "dimensionless"}
 _INPUT_UNITS = {"bias": "adu", "dark": "electron"}
@@ -249,23 +252,16 @@ class CalibCombineTask(PipelineTask):
                 )
         scales = self._scales(loader, inputScales)
         exclude = list(config.maskPlanesToExclude)
+        result = self._combine(loader, scales, exclude)
         if config.doCosmicRayMask:
-            loader.cosmic_ray_finder = self._make_cosmic_ray_finder()
-        source = combine_algorithms.RowLoaderSource(
-            loader.n_inputs,
-            loader.shape,
-            loader.read_rows,
-            lambda index, y0, y1: loader.read_mask_rows(index, y0, y1, exclude),
-        )
-        result = combine_algorithms.combine(
-            source,
-            scales=scales if config.exposureScaling != "Unity" else None,
-            config=combine_algorithms.CombineConfig(
-                sigma=config.clip,
-                iterations=config.nIter,
-                first_centre=config.firstCentre,  # type: ignore[arg-type]
-            ),
-        )
+            # Hot pixels and columns are as bright as cosmic rays in every
+            # input; only the difference from what the stack says the pixel
+            # should hold tells them apart. So combine once (the clipped mean
+            # already rejects most cosmic rays), find cosmic rays in each
+            # input against that combination, and combine again without them.
+            loader.cosmic_ray_finder = self._make_cosmic_ray_finder(result.image, scales)
+            loader.drop_blocks()
+            result = self._combine(loader, scales, exclude)
         metadata = self._metadata(loader, first, scales, result.image)
         mask = Mask(schema=MASK_SCHEMA, shape=result.image.shape)
         mask.set("BAD", result.bad)
@@ -282,14 +278,55 @@ class CalibCombineTask(PipelineTask):
         )
         return Struct(outputData=output)
 
-    def _make_cosmic_ray_finder(self) -> Callable[[MaskedImage], np.ndarray]:
+    def _combine(
+        self, loader: _RowBlockLoader, scales: Sequence[float], exclude: list[str]
+    ) -> combine_algorithms.CombineResult:
+        config = self.config
+        source = combine_algorithms.RowLoaderSource(
+            loader.n_inputs,
+            loader.shape,
+            loader.read_rows,
+            lambda index, y0, y1: loader.read_mask_rows(index, y0, y1, exclude),
+        )
+        return combine_algorithms.combine(
+            source,
+            scales=scales if config.exposureScaling != "Unity" else None,
+            config=combine_algorithms.CombineConfig(
+                sigma=config.clip,
+                iterations=config.nIter,
+                first_centre=config.firstCentre,  # type: ignore[arg-type]
+            ),
+        )
+
+    def _make_cosmic_ray_finder(self, first_pass: np.ndarray, scales: Sequence[float]) -> _CosmicRayFinder:
         # Imported only when darks need it.
         from ..cosmic_rays import CosmicRayConfig, find_cosmic_rays
 
         cr_config = CosmicRayConfig(threshold=self.config.cosmicRayThreshold, grow=self.config.cosmicRayGrow)
 
-        def finder(image: MaskedImage) -> np.ndarray:
-            return find_cosmic_rays(image.image.array, image.variance.array, cr_config)
+        def finder(index: int, start: int, cutout: MaskedImage) -> np.ndarray:
+            image = cutout.image.array
+            expected = first_pass[start : start + image.shape[0]] * np.float32(scales[index])
+            variance = cutout.variance.array
+            usable = np.isfinite(variance) & (variance > 0)
+            if not usable.any():
+                return np.zeros(image.shape, dtype=bool)
+            # Pixels without a usable variance (NaN after ISR) borrow the
+            # typical one; they are excluded anyway if masked.
+            noise = np.sqrt(np.where(usable, variance, np.median(variance[usable])))
+            found = find_cosmic_rays(
+                image, noise, expected=np.nan_to_num(expected, nan=np.inf), config=cr_config
+            )
+            if found.failed:
+                _log.warning(
+                    "Cosmic-ray detection flagged %.1f%% of rows %d-%d of input %d; not masking them.",
+                    100 * found.fraction,
+                    start,
+                    start + image.shape[0],
+                    index,
+                )
+                return np.zeros(image.shape, dtype=bool)
+            return found.mask
 
         return finder
 
@@ -343,11 +380,10 @@ class CalibCombineTask(PipelineTask):
             metadata[calib_input_key(index, "EXPTIME")] = float(input_metadata.get("EXPTIME", math.nan))
             metadata[calib_input_key(index, "DARKTIME")] = float(input_metadata.get("DARKTIME", math.nan))
             metadata[calib_input_key(index, "SCALE")] = float(scales[index])
-        boxes = amp_boxes(first)
-        for amp, box in boxes.items():
-            metadata[amp_section_key(amp)] = first[amp_section_key(amp)]
-            for percentile, value in percentiles(image[box.slices], self.config.percentiles).items():
-                metadata[calib_percentile_key(percentile, amp)] = value
+        copy_layout(first, metadata)
+        for amp in detector_geometry(first):
+            for percentile, value in percentiles(image[amp.detector_slice], self.config.percentiles).items():
+                metadata[calib_percentile_key(percentile, amp.name)] = value
         return metadata
 
 
@@ -410,7 +446,7 @@ class _RowBlockLoader:
         self._rows_per_read = rows_per_read
         self._blocks: list[tuple[int, MaskedImage] | None] = [None] * len(self._handles)
         self._metadata: list[dict[str, Any]] = []
-        self.cosmic_ray_finder: Callable[[MaskedImage], np.ndarray] | None = None
+        self.cosmic_ray_finder: _CosmicRayFinder | None = None
         """Function returning the cosmic-ray pixels of a block, if any."""
         shape: tuple[int, int] | None = None
         for handle in self._handles:
@@ -444,6 +480,10 @@ class _RowBlockLoader:
     def detector_id(self, index: int) -> int:
         return int(self._handles[index].dataId["detector"])
 
+    def drop_blocks(self) -> None:
+        """Forget the cached blocks (before a second pass over the inputs)."""
+        self._blocks = [None] * len(self._handles)
+
     def _block(self, index: int, y0: int) -> tuple[int, MaskedImage]:
         block = self._blocks[index]
         if block is not None and block[0] <= y0 < block[0] + block[1].image.array.shape[0]:
@@ -454,7 +494,7 @@ class _RowBlockLoader:
         if self.cosmic_ray_finder is not None:
             # Cosmic rays are a few pixels long, so finding them block by
             # block misses nothing but the growth across a block edge.
-            cutout.mask.set("CR", self.cosmic_ray_finder(cutout))
+            cutout.mask.set("CR", self.cosmic_ray_finder(index, start, cutout))
         block = (start, cutout)
         self._blocks[index] = block
         return block

@@ -40,7 +40,7 @@ from lsst.pex.config import ChoiceField, Field, ListField
 from lsst.pipe.base import PipelineTask, PipelineTaskConfig, PipelineTaskConnections, Struct
 
 from ..statistics import sigma_clipped_stats
-from .image_conventions import EXPOSURE_ID_KEY, amp_boxes
+from .image_conventions import EXPOSURE_ID_KEY, detector_geometry
 
 
 class CpFlatMeasureConnections(PipelineTaskConnections, dimensions=("instrument", "exposure", "detector")):
@@ -102,11 +102,12 @@ class CpFlatMeasureTask(PipelineTask):
             excluded |= inputExp.mask.get(name)
         whole = sigma_clipped_stats(image, sigma=config.clip, iterations=config.nIter, mask=excluded)
         amps = {}
-        for amp, box in amp_boxes(inputExp.metadata).items():
+        for amp in detector_geometry(inputExp.metadata):
+            region = amp.detector_slice
             stats = sigma_clipped_stats(
-                image[box.slices], sigma=config.clip, iterations=config.nIter, mask=excluded[box.slices]
+                image[region], sigma=config.clip, iterations=config.nIter, mask=excluded[region]
             )
-            amps[amp] = {"MEAN": stats.mean, "STDEV": stats.stdev, "NPIX": stats.n}
+            amps[amp.name] = {"MEAN": stats.mean, "STDEV": stats.stdev, "NPIX": stats.n}
         metadata = inputExp.metadata
         return Struct(
             outputStats={

@@ -7,8 +7,11 @@ everything they need in that metadata, never in a side channel:
 
 * the observation (copied from the raw primary header: ``EXPID``,
   ``OBSID``, ``EXPTIME``, ``DARKTIME``, ``DATE-OBS``...);
-* the amplifier layout of the assembled image (``LSST ISR AMP DETSEC <amp>``),
-  so that per-amplifier statistics work on any geometry, full or reduced;
+* the amplifier layout, copied from the raw's own keywords
+  (``LSST ISR AMP DETSEC <amp>``, ``... DATASEC``, ``... BIASSEC``,
+  ``... NAXIS1``, ``... NAXIS2``), from which `detector_geometry` rebuilds
+  the `~lsst.ts.calibscripts.cp.geometry.DetectorGeometry`, so that every
+  per-amplifier algorithm works on any geometry, full or reduced;
 * what ISR did and measured (``LSST ISR UNITS``, ``LSST ISR GAIN <amp>``,
   ``LSST ISR OVERSCAN RESIDUAL SERIAL STDEV <amp>``, whose key
   `lsst.ts.calibscripts.cp.overscan.overscan_residual_key` gives...);
@@ -28,10 +31,12 @@ __all__ = [
     "MASK_SCHEMA",
     "OBSERVATION_KEYS",
     "UNITS_KEY",
-    "amp_boxes",
+    "amp_layout_metadata",
     "amp_section_key",
     "calib_input_key",
     "calib_percentile_key",
+    "copy_layout",
+    "detector_geometry",
     "float_metadata",
     "gain_key",
     "overscan_median_key",
@@ -43,7 +48,7 @@ from typing import Any
 
 from lsst.images import MaskPlane, MaskSchema
 
-from ..geometry import Box, parse_section
+from ..geometry import DetectorGeometry, amp_geometry_from_sections
 
 MASK_SCHEMA = MaskSchema(
     [
@@ -102,9 +107,81 @@ def read_noise_key(amp: str) -> str:
     return f"LSST ISR READNOISE {amp}"
 
 
-def amp_section_key(amp: str) -> str:
-    """Key of an amp's region of the assembled image, as a FITS section."""
-    return f"LSST ISR AMP DETSEC {amp}"
+def amp_section_key(amp: str, item: str = "DETSEC") -> str:
+    """Key of one item of an amplifier's layout.
+
+    Parameters
+    ----------
+    amp
+        Amplifier name.
+    item
+        ``DETSEC`` (region of the assembled image, reversed ranges for
+        flipped axes), ``DATASEC``, ``BIASSEC`` (raw sections), ``NAXIS1``
+        or ``NAXIS2`` (raw amplifier size).
+    """
+    return f"LSST ISR AMP {item} {amp}"
+
+
+def amp_layout_metadata(geometry: DetectorGeometry) -> dict[str, str | int]:
+    """Return the layout keys describing every amplifier of a geometry."""
+    metadata: dict[str, str | int] = {}
+    for amp in geometry:
+        metadata[amp_section_key(amp.name, "DETSEC")] = amp.detsec
+        metadata[amp_section_key(amp.name, "DATASEC")] = amp.datasec
+        metadata[amp_section_key(amp.name, "BIASSEC")] = amp.biassec
+        metadata[amp_section_key(amp.name, "NAXIS1")] = amp.raw_shape[1]
+        metadata[amp_section_key(amp.name, "NAXIS2")] = amp.raw_shape[0]
+    return metadata
+
+
+def detector_geometry(metadata: Mapping[str, Any]) -> DetectorGeometry:
+    """Rebuild the detector geometry from an image's layout keys.
+
+    Parameters
+    ----------
+    metadata
+        Metadata of an image written by the ISR task or derived from one.
+
+    Returns
+    -------
+    geometry
+        The geometry of the raws the image was made from.
+
+    Raises
+    ------
+    KeyError
+        If the metadata has no (or incomplete) layout keys.
+    """
+    prefix = amp_section_key("", "DETSEC")
+    names = [key[len(prefix) :] for key in metadata if key.startswith(prefix)]
+    if not names:
+        raise KeyError(f"Image metadata has no '{prefix}<amp>' keys; was it written by the ISR task?")
+    amps = []
+    for name in names:
+        try:
+            amps.append(
+                amp_geometry_from_sections(
+                    name=name,
+                    raw_shape=(
+                        int(metadata[amp_section_key(name, "NAXIS2")]),
+                        int(metadata[amp_section_key(name, "NAXIS1")]),
+                    ),
+                    datasec=str(metadata[amp_section_key(name, "DATASEC")]),
+                    biassec=str(metadata[amp_section_key(name, "BIASSEC")]),
+                    detsec=str(metadata[amp_section_key(name, "DETSEC")]),
+                )
+            )
+        except KeyError as err:
+            raise KeyError(f"Image metadata lacks the layout key {err.args[0]!r} of amp {name}.") from None
+    return DetectorGeometry.from_amps(amps)
+
+
+def copy_layout(source: Mapping[str, Any], destination: dict[str, Any]) -> None:
+    """Copy the amplifier layout keys of one image's metadata into another's."""
+    prefix = amp_section_key("", "").rstrip()
+    for key, value in source.items():
+        if key.startswith(prefix):
+            destination[key] = value
 
 
 def calib_input_key(index: int, item: str) -> str:
@@ -123,36 +200,6 @@ def calib_input_key(index: int, item: str) -> str:
 def calib_percentile_key(percentile: float, amp: str) -> str:
     """Key of a percentile of a combined calibration's pixels in an amp."""
     return f"LSST CALIB PERCENTILE {percentile:g} {amp}"
-
-
-def amp_boxes(metadata: Mapping[str, Any]) -> dict[str, Box]:
-    """Return the assembled-image region of each amplifier.
-
-    Parameters
-    ----------
-    metadata
-        Metadata of an image written by the ISR task (or derived from one).
-
-    Returns
-    -------
-    boxes
-        Amp name -> 0-based box in ``[y, x]`` array coordinates, in the
-        order the keys appear.
-
-    Raises
-    ------
-    KeyError
-        If the metadata has no amp sections (not an ISR product).
-    """
-    prefix = amp_section_key("")
-    boxes = {
-        key[len(prefix) :]: parse_section(str(value))[0]
-        for key, value in metadata.items()
-        if key.startswith(prefix)
-    }
-    if not boxes:
-        raise KeyError(f"Image metadata has no '{prefix}<amp>' keys; was it written by the ISR task?")
-    return boxes
 
 
 def float_metadata(metadata: Mapping[str, Any], key: str, default: float | None = None) -> float:

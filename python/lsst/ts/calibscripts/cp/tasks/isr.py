@@ -41,7 +41,6 @@ from lsst.pipe.base import PipelineTask, PipelineTaskConfig, PipelineTaskConnect
 from .. import assembly
 from ..camera_description import DetectorDescription, get_instrument_description
 from ..dataset_types import BIAS, DARK, DEFECTS, FLAT
-from ..geometry import format_section
 from ..overscan import OverscanConfig, correct_overscan, overscan_residual_key
 from ..raw_file import RawImage
 from .image_conventions import (
@@ -50,7 +49,7 @@ from .image_conventions import (
     MASK_SCHEMA,
     OBSERVATION_KEYS,
     UNITS_KEY,
-    amp_section_key,
+    amp_layout_metadata,
     gain_key,
     overscan_median_key,
     read_noise_key,
@@ -263,13 +262,13 @@ class IsrTask(PipelineTask):
             ),
         )
         image = assembly.assemble({name: result.data for name, result in corrected.items()}, geometry)
+        metadata.update(amp_layout_metadata(geometry))
         for amp in geometry:
             result = corrected[amp.name]
             metadata[overscan_residual_key(amp.name)] = result.residual_stdev
             metadata[overscan_median_key(amp.name)] = float(np.median(result.serial_level))
             metadata[gain_key(amp.name)] = gains[amp.name]
             metadata[read_noise_key(amp.name)] = float(detector.read_noise[amp.name])
-            metadata[amp_section_key(amp.name)] = format_section(amp.detector)
         if config.doCrosstalk:
             _log.info("doCrosstalk=True: no crosstalk model for %s; nothing done.", detector.full_name)
 
