@@ -1,0 +1,191 @@
+"""The simulated observatory of one instrument, started in one process."""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_VAR_DIR", "INSTRUMENTS", "ObservatoryConfig", "SimulatedObservatory"]
+
+import dataclasses
+import importlib
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..cp.repository import ensure_repository
+from ..resources import project_var_dir
+from ..sal import BaseCsc, Domain, State
+from .camera_csc import ATCameraCsc, CCCameraCsc, SimulatedCameraConfig, SimulatedCameraCsc
+from .header_service_csc import HeaderServiceCsc
+from .oods_csc import OodsCsc
+from .spectrograph_csc import ATSpectrographCsc
+
+#: Embedded default location of repositories, raws and job scratch space.
+DEFAULT_VAR_DIR = project_var_dir()
+
+#: Component names and OCPS index per instrument.
+INSTRUMENTS: dict[str, dict[str, Any]] = {
+    "LATISS": {"prefix": "AT", "ocps_index": 1},
+    "LSSTComCam": {"prefix": "CC", "ocps_index": 2},
+}
+
+_log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ObservatoryConfig:
+    """How to run the simulated observatory.
+
+    Attributes
+    ----------
+    instrument : `str`
+        ``LATISS`` or ``LSSTComCam``.
+    repo : `pathlib.Path`, optional
+        Butler repository; default ``<var_dir>/repo/<instrument>``. Created
+        (SQLite) and populated with the instrument on first use.
+    var_dir : `pathlib.Path`
+        Root of everything the observatory writes (raws, job scratch).
+    time_scale : `float`
+        Wall-clock seconds per observatory second.
+    reduced_geometry : `bool`
+        Simulate small detectors (tests) instead of full ITL detectors.
+    seed : `int`
+        Seed of the camera model.
+    db : `str`, optional
+        Registry database URL if the repository must be created
+        (PostgreSQL); SQLite by default.
+    with_ocps : `bool`
+        Start the OCPS too.
+    """
+
+    instrument: str = "LATISS"
+    repo: Path | None = None
+    var_dir: Path = DEFAULT_VAR_DIR
+    time_scale: float = 1.0
+    reduced_geometry: bool = False
+    seed: int = 1
+    db: str | None = None
+    with_ocps: bool = True
+
+    def __post_init__(self) -> None:
+        if self.instrument not in INSTRUMENTS:
+            raise ValueError(f"Unknown instrument {self.instrument!r}; use one of {', '.join(INSTRUMENTS)}")
+        if self.time_scale <= 0:
+            raise ValueError(f"time_scale must be > 0, got {self.time_scale}")
+        self.var_dir = Path(self.var_dir).expanduser().resolve()
+        if self.repo is None:
+            self.repo = self.var_dir / "repo" / self.instrument
+        self.repo = Path(self.repo).expanduser().resolve()
+
+    @property
+    def repo_path(self) -> Path:
+        """The repository path (always set after construction)."""
+        assert self.repo is not None
+        return self.repo
+
+
+class SimulatedObservatory:
+    """Start the components of one instrument, ENABLED, in this process.
+
+    LATISS: ATCamera, ATSpectrograph, ATHeaderService, ATOODS, OCPS:1.
+    LSSTComCam: CCCamera, CCHeaderService, CCOODS, OCPS:2.
+
+    Use as an async context manager::
+
+        async with SimulatedObservatory(ObservatoryConfig("LATISS")) as observatory:
+            ...  # scripts talk to the components through the same transport
+
+    Parameters
+    ----------
+    config : `ObservatoryConfig`
+        What to run.
+    domain : `Domain`, optional
+        Domain (transport) to use; one is created if not given.
+    """
+
+    def __init__(self, config: ObservatoryConfig, domain: Domain | None = None) -> None:
+        self.config = config
+        self.domain = domain if domain is not None else Domain()
+        self.components: dict[str, BaseCsc] = {}
+
+    @property
+    def camera(self) -> SimulatedCameraCsc:
+        """The camera CSC."""
+        name = f"{INSTRUMENTS[self.config.instrument]['prefix']}Camera"
+        camera = self.components[name]
+        assert isinstance(camera, SimulatedCameraCsc)
+        return camera
+
+    @property
+    def oods(self) -> OodsCsc:
+        """The OODS CSC."""
+        oods = self.components[f"{INSTRUMENTS[self.config.instrument]['prefix']}OODS"]
+        assert isinstance(oods, OodsCsc)
+        return oods
+
+    @property
+    def ocps(self) -> BaseCsc:
+        """The OCPS CSC."""
+        return self.components["OCPS"]
+
+    async def start(self) -> None:
+        """Create the repository if needed and start every component."""
+        cfg = self.config
+        repo = ensure_repository(cfg.repo_path, [cfg.instrument], db=cfg.db)
+        prefix = INSTRUMENTS[cfg.instrument]["prefix"]
+        camera_config = SimulatedCameraConfig(
+            data_dir=cfg.var_dir / "raw",
+            state_dir=cfg.var_dir / "state",
+            time_scale=cfg.time_scale,
+            reduced_geometry=cfg.reduced_geometry,
+            seed=cfg.seed,
+        )
+        enabled = State.ENABLED
+        if cfg.instrument == "LATISS":
+            self.components["ATSpectrograph"] = ATSpectrographCsc(
+                time_scale=cfg.time_scale, initial_state=enabled, domain=self.domain
+            )
+            self.components["ATCamera"] = ATCameraCsc(
+                camera_config, initial_state=enabled, domain=self.domain
+            )
+        else:
+            self.components["CCCamera"] = CCCameraCsc(
+                camera_config, initial_state=enabled, domain=self.domain
+            )
+        camera = f"{prefix}Camera"
+        self.components[f"{prefix}HeaderService"] = HeaderServiceCsc(
+            f"{prefix}HeaderService",
+            camera,
+            cfg.var_dir / "headers",
+            initial_state=enabled,
+            domain=self.domain,
+        )
+        self.components[f"{prefix}OODS"] = OodsCsc(
+            f"{prefix}OODS", camera, cfg.instrument, repo, initial_state=enabled, domain=self.domain
+        )
+        if cfg.with_ocps:
+            # Imported here: the OCPS pulls in job management that camera-only users do not need.
+            ocps_module = importlib.import_module(".ocps", __package__)
+            self.components["OCPS"] = ocps_module.OcpsCsc(
+                INSTRUMENTS[cfg.instrument]["ocps_index"],
+                repo=repo,
+                scratch_dir=cfg.var_dir / "scratch",
+                initial_state=enabled,
+                domain=self.domain,
+            )
+        for component in self.components.values():
+            await component.start_task
+        _log.info("Simulated %s observatory started; repository %s", cfg.instrument, repo)
+
+    async def close(self) -> None:
+        """Stop every component."""
+        for component in reversed(list(self.components.values())):
+            await component.close()
+
+    async def __aenter__(self) -> SimulatedObservatory:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, type: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
