@@ -7,6 +7,7 @@ Usage::
     calibscripts repo certify PATH INPUT_COLLECTION CALIB_COLLECTION TYPE --begin-date D --end-date D
     calibscripts pipelines env
     calibscripts pipelines path INSTRUMENT NAME
+    calibscripts sim LATISS|LSSTComCam [--repo PATH] [--time-scale X]
 
 Adding a group (``sim``, ``queue``, ``ui``...): write a function
 ``_add_<group>_commands(subparsers)`` that adds one parser whose
@@ -172,7 +173,46 @@ def _pipelines_path(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMAND_GROUPS: list[Callable[[Any], None]] = [_add_repo_commands, _add_pipelines_commands]
+def _add_sim_commands(subparsers: Any) -> None:
+    sim = subparsers.add_parser(
+        "sim",
+        help="Run the simulated observatory of one instrument.",
+        description="Start the simulated camera, OODS, header service (and spectrograph) and OCPS, "
+        "ENABLED, with an embedded Butler repository created on first use.",
+    )
+    sim.add_argument("instrument", choices=["LATISS", "LSSTComCam"])
+    sim.add_argument("--repo", help="Butler repository (default: var/repo/<instrument> of the project)")
+    sim.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="wall-clock seconds per observatory second (default 1: real time)",
+    )
+    sim.add_argument("--reduced-geometry", action="store_true", help="simulate small detectors")
+    sim.set_defaults(handler=_sim)
+
+
+def _sim(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from .simulator.observatory import ObservatoryConfig, serve
+
+    config = ObservatoryConfig(
+        instrument=args.instrument,
+        repo=Path(args.repo) if args.repo else None,
+        time_scale=args.time_scale,
+        reduced_geometry=args.reduced_geometry,
+    )
+    asyncio.run(serve(config))
+    return 0
+
+
+_COMMAND_GROUPS: list[Callable[[Any], None]] = [
+    _add_repo_commands,
+    _add_pipelines_commands,
+    _add_sim_commands,
+]
 """Functions adding one sub-command group each to the top-level parser."""
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_VAR_DIR", "INSTRUMENTS", "ObservatoryConfig", "SimulatedObservatory"]
+__all__ = ["DEFAULT_VAR_DIR", "INSTRUMENTS", "ObservatoryConfig", "SimulatedObservatory", "serve"]
 
+import asyncio
+import contextlib
 import dataclasses
 import importlib
 import logging
+import signal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -189,3 +192,27 @@ class SimulatedObservatory:
         self, type: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+async def serve(config: ObservatoryConfig) -> None:
+    """Run the simulated observatory until SIGINT or SIGTERM.
+
+    Prints the components, the repository and the collections, so that a
+    script in another process (over a networked transport) or a person can
+    use them.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with SimulatedObservatory(config) as observatory:
+        components = ", ".join(c.salinfo.name_index for c in observatory.components.values())
+        print(f"Simulated {config.instrument} observatory running: {components}", flush=True)
+        print(f"Butler repository: {config.repo_path}", flush=True)
+        print(
+            f"Raws are ingested into {config.instrument}/raw/all; OCPS jobs write u/ocps/<jobId>", flush=True
+        )
+        print(f"Job logs: {config.var_dir / 'scratch'}/uws/<jobId>/outs/ocps.log", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        await stop.wait()
