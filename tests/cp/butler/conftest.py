@@ -15,7 +15,7 @@ from lsst.daf.butler import Butler
 
 from lsst.ts.calibscripts.cp.camera_description import LATISS, LSST_COMCAM
 from lsst.ts.calibscripts.cp.certification import certify_calibrations
-from lsst.ts.calibscripts.cp.geometry import reduced_itl_geometry
+from lsst.ts.calibscripts.cp.geometry import make_itl_geometry, reduced_itl_geometry
 from lsst.ts.calibscripts.cp.ingest import ingest_raws
 from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline
 from lsst.ts.calibscripts.cp.repository import create_repository
@@ -161,3 +161,37 @@ def comcam_night(tmp_path_factory: pytest.TempPathFactory) -> ComCamNight:
     with Butler.from_config(str(repo), writeable=True) as butler:
         ingest_raws(butler, night.files)
     return ComCamNight(repo, night, biases, flats, scale)
+
+
+# Flux and exposure times of the PTC pairs: means from ~30 to ~55 000 ADU.
+PTC_FLUX = 1000.0
+PTC_SECONDS = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 60.0]
+
+
+@dataclasses.dataclass
+class PtcNight:
+    """A LATISS repository with pairs of flats for the PTC and the pair gains."""
+
+    repo: Path
+    night: SimulatedNight
+    flats: list[int]
+
+
+@pytest.fixture(scope="session")
+def ptc_night(tmp_path_factory: pytest.TempPathFactory) -> PtcNight:
+    """LATISS flat pairs on 256 x 256 amplifiers.
+
+    A pair's variance is known to sqrt(2 / N_pixels); the 1440 pixels an
+    amplifier of the reduced geometry keeps inside the 20-pixel edge would
+    leave the single-pair gain uncertain by ~4 %, so these flats use larger
+    amplifiers (46 656 pixels inside the edge, ~0.7 %).
+    """
+    root = tmp_path_factory.mktemp("ptc")
+    repo = create_repository(root / "repo", ["LATISS"])
+    geometry = make_itl_geometry(data_nx=256, data_ny=256, prescan=3, serial_overscan=64, parallel_overscan=8)
+    night = SimulatedNight(root / "raws", LATISS, geometry, seed=31)
+    times = [t for t in PTC_SECONDS for _ in range(2)]
+    flats = night.take("FLAT", times, flux=PTC_FLUX, filter="SDSSr_65mm")
+    with Butler.from_config(str(repo), writeable=True) as butler:
+        ingest_raws(butler, night.files)
+    return PtcNight(repo, night, flats)

@@ -76,6 +76,10 @@ class PhotonTransferCurveDataset(pydantic.BaseModel):
         default_factory=dict,
         description="Mean serial-overscan residual noise of the two exposures of each pair (ADU), per amp.",
     )
+    nPixels: dict[str, list[int]] = pydantic.Field(
+        default_factory=dict,
+        description="Pixels kept by the difference-image clip of each pair (weights of the fit), per amp.",
+    )
     expIdMask: dict[str, list[bool]] = pydantic.Field(
         default_factory=dict,
         description="Whether each pair was kept by the PTC fit (all True in an extract), per amp.",
@@ -161,14 +165,20 @@ class PhotonTransferCurveDataset(pydantic.BaseModel):
             "rawVars",
             "pairGains",
             "overscanNoise",
+            "nPixels",
             "expIdMask",
         )
         for amp in first.ampNames:
             rows: list[tuple[Any, ...]] = []
             for partial in partials:
-                rows.extend(
-                    zip(*(getattr(partial, name).get(amp, []) for name in per_pair_fields), strict=True)
-                )
+                columns = [getattr(partial, name).get(amp, []) for name in per_pair_fields]
+                lengths = {name: len(column) for name, column in zip(per_pair_fields, columns, strict=True)}
+                if len(set(lengths.values())) != 1:
+                    raise ValueError(
+                        f"PTC extract of detector {partial.detector}, amp {amp} has per-pair lists of "
+                        f"different lengths: {lengths}."
+                    )
+                rows.extend(zip(*columns, strict=True))
             # Sort by mean so that the arrays read as a curve; NaN means go last.
             rows.sort(key=lambda row: math.inf if math.isnan(row[2]) else row[2])
             for index, name in enumerate(per_pair_fields):
