@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from lsst.daf.butler import Butler
+
 from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline
 from lsst.ts.calibscripts.cp.ptc_dataset import PhotonTransferCurveDataset
 
@@ -72,6 +72,7 @@ def test_ptc_gain_within_2_percent_and_read_noise_within_5(ptc_night: PtcNight):
         assert ptc.fitStatus[amp] == "OK"
         assert len(ptc.rawMeans[amp]) == len(PTC_SECONDS) == len(ptc.expTimes[amp])
         assert ptc.rawMeans[amp] == sorted(ptc.rawMeans[amp])
-        assert ptc.ptcTurnoff[amp] == max(m for m, k in zip(ptc.rawMeans[amp], ptc.expIdMask[amp]) if k)
-        a00, gain, n00 = ptc.ptcFitPars[amp]
+        kept = [m for m, k in zip(ptc.rawMeans[amp], ptc.expIdMask[amp], strict=True) if k]
+        assert ptc.ptcTurnoff[amp] == max(kept)
+        a00, gain, _ = ptc.ptcFitPars[amp]
         assert gain == ptc.gain[amp] and -1e-4 <= a00 <= 0
