@@ -5,6 +5,7 @@ from lsst.ts.calibscripts.cp.combine import (
     ArraySource,
     CombineConfig,
     RowLoaderSource,
+    _sort_rows,
     amp_percentiles,
     clipped_mean_scale,
     combine,
@@ -48,6 +49,17 @@ def test_combine_matches_reference(first_centre, n_inputs):
     assert np.array_equal(result.n_used, count)
     assert np.array_equal(result.bad, count == 0)
     assert np.allclose(result.image, expected, rtol=0, atol=2e-4, equal_nan=True)
+
+
+@pytest.mark.parametrize("n_inputs", [1, 2, 3, 8, 13, 20, 33])
+def test_sorting_network_sorts_in_place(n_inputs):
+    rng = np.random.default_rng(n_inputs)
+    x = rng.normal(0, 1, (n_inputs, 257)).astype(np.float32)
+    before = np.sort(x, axis=0)
+    ranked = _sort_rows(x)
+    assert np.array_equal(np.stack(ranked), before)
+    # x still holds every value once (its rows permuted).
+    assert np.array_equal(np.sort(x, axis=0), before)
 
 
 def test_tiling_threads_and_sources_agree():

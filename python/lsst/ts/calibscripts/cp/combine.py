@@ -21,12 +21,14 @@ afw's ``MEANCLIP`` starts from the median because a single wild value (a
 cosmic ray in a bias) inflates a plain standard deviation so much that,
 with few inputs, it may survive a mean-centred clip. We keep that as the
 default so the products match cp_pipe's definition. It costs one exact
-per-pixel sort of each tile (`numpy.sort` along the stack axis), never
-`numpy.median`/`numpy.percentile`, which would select each order statistic
-separately and be several times slower. ``first_centre="mean"`` skips the
-sort and is about twice as fast; with 20 inputs it removes any single
-outlier (a lone outlier sits (N-1)/sqrt(N) = 4.2 standard deviations out),
-but two outliers in one pixel can shield each other.
+sort of every pixel's N values, done for a whole tile at once by a sorting
+network of element-wise `numpy.minimum`/`numpy.maximum` over rows (103
+compare-exchanges for N = 20), never `numpy.median`/`numpy.percentile`,
+which select each order statistic separately and are many times slower.
+``first_centre="mean"`` skips the sort and is two to three times faster;
+with 20 inputs it still removes any single outlier (a lone outlier sits
+(N-1)/sqrt(N) = 4.2 standard deviations out), but two outliers in one pixel
+can shield each other.
 
 How it is made fast
 -------------------
@@ -40,9 +42,13 @@ standard deviation). So each tile is processed in two passes:
    otherwise) with the first window and with the full-statistics window. A
    pixel whose extremes lie within both windows keeps every input in every
    iteration, and its result is the plain mean.
-2. *Exact path*, only for the few pixels where some value falls outside a
-   window or some input is masked/non-finite: the full iterative algorithm,
-   vectorised over those pixels, in ``float64``.
+2. *Exact path*, only for the pixels where some value falls outside a
+   window (about 1% with the mean start, 15% with the median start, whose
+   IQR-based first width is noisy for 20 values) or some input is
+   masked/non-finite: the full iterative algorithm, vectorised over those
+   pixels, in ``float64``. With sorted values each window keeps a
+   contiguous range of ranks, so an iteration costs two counts and a few
+   look-ups.
 
 The stack is processed in tiles of whole rows small enough to stay in the
 CPU caches (``tile_bytes``, default 4 MiB); only one tile of the stack is
@@ -53,6 +59,7 @@ threads (NumPy releases the GIL in these loops).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -69,6 +76,7 @@ __all__ = [
     "ArraySource",
     "CombineConfig",
     "CombineResult",
+    "FirstCentre",
     "RowLoaderSource",
     "StackSource",
     "amp_percentiles",
@@ -78,6 +86,11 @@ __all__ = [
 ]
 
 FirstCentre = Literal["median", "mean"]
+"""Where the first clipping iteration is centred (see the module documentation)."""
+
+_EXACT_CHUNK = 4096
+"""Pixels per call of the exact path: small enough for its float64 work
+arrays (a few times 20 x 2048 x 8 bytes) to stay in the CPU caches."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +297,57 @@ class RowLoaderSource:
 # ---------------------------------------------------------------------------
 # The kernel
 # ---------------------------------------------------------------------------
+@functools.cache
+def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Compare-exchange pairs ``(i, j)``, ``i < j``, that sort ``n`` values.
+
+    Batcher's odd-even merge sort for the next power of two, keeping only
+    the comparators between real inputs: the missing ones would be +inf and
+    never move. 103 comparators for n = 20.
+    """
+    size = 1
+    while size < n:
+        size *= 2
+    pairs: list[tuple[int, int]] = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < n:
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return tuple(pairs)
+
+
+def _sort_rows(x: np.ndarray) -> list[np.ndarray]:
+    """Sort every column of ``x`` (N, P) in place, returning rows by rank.
+
+    A sorting network applied to whole rows: each compare-exchange is one
+    `numpy.minimum` and one `numpy.maximum` over P pixels, vectorised across
+    pixels, which beats `numpy.sort` along axis 0 (a separate small sort per
+    pixel) by about 1.7x for N = 20. Rows are swapped by reference, so the
+    result is a permutation of ``x``'s rows: ``ranked[k]`` is the row that
+    now holds the k-th smallest value of every pixel.
+    """
+    ranked = list(x)
+    spare = np.empty_like(x[0])
+    for i, j in _sorting_network(x.shape[0]):
+        np.minimum(ranked[i], ranked[j], out=spare)
+        np.maximum(ranked[i], ranked[j], out=ranked[j])
+        ranked[i], spare = spare, ranked[i]
+    # One rank may now live in the external buffer and one row of x be the
+    # spare: copy it home so that x holds every value exactly once.
+    for k, row in enumerate(ranked):
+        if not np.may_share_memory(row, x):
+            np.copyto(spare, row)
+            ranked[k] = spare
+            break
+    return ranked
+
+
 def _clip_columns(
     values: np.ndarray, valid: np.ndarray, sigma: float, iterations: int, first_centre: FirstCentre
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -416,6 +480,7 @@ def _clip_sorted_columns(
     mean = np.full(n_pixels, np.nan)
     stdev = np.full(n_pixels, np.nan)
     n = np.zeros(n_pixels, dtype=np.intp)
+    previous: tuple[np.ndarray, np.ndarray] | None = None
     with np.errstate(invalid="ignore", divide="ignore"):
         for _ in range(iterations):
             # Compare in float32 (half the bandwidth); the window edges are
@@ -424,6 +489,11 @@ def _clip_sorted_columns(
             upper = (centre + half_width).astype(np.float32)
             lo = _count_true(ordered < lower)
             hi = np.maximum(_count_true(ordered <= upper), lo)
+            if previous is not None and np.array_equal(lo, previous[0]) and np.array_equal(hi, previous[1]):
+                # Every pixel kept the same values as last time: the
+                # statistics, and so all later windows, cannot change.
+                break
+            previous = (lo, hi)
             n = hi - lo
             at_low = np.minimum(lo, trim) * n_pixels + columns
             at_high = np.minimum(n_inputs - hi, trim) * n_pixels + columns
@@ -502,8 +572,8 @@ def combine_block(
     else:
         special_idx = np.empty(0, dtype=np.intp)
 
-    if first_centre == "median":
-        x.sort(axis=0)  # in place; ranks give median, quartiles, min and max
+    # ranked[k] is the row of x holding every pixel's k-th smallest value.
+    ranked = _sort_rows(x) if first_centre == "median" else list(x)
     mean = total / np.float32(n_inputs)
     if first_centre == "median":
         # Order statistics at q * (N - 1), interpolated linearly (afw); read
@@ -513,11 +583,11 @@ def combine_block(
             low = math.floor(position)
             frac = np.float32(position - low)
             high = min(low + 1, n_inputs - 1)
-            return x[low] + frac * (x[high] - x[low])
+            return ranked[low] + frac * (ranked[high] - ranked[low])
 
         median = quantile(0.5)
         first_half_width = np.float32(sigma * IQR_TO_SIGMA) * (quantile(0.75) - quantile(0.25))
-        low_extreme, high_extreme = x[0].copy(), x[n_inputs - 1].copy()
+        low_extreme, high_extreme = ranked[0].copy(), ranked[n_inputs - 1].copy()
     x -= mean  # centre in place: the variance needs no cancellation
     if n_inputs > 1:
         variance = np.einsum("ij,ij->j", x, x) / np.float32(n_inputs - 1)
@@ -543,13 +613,17 @@ def combine_block(
     n_used = np.full(n_pixels, n_inputs, dtype=np.uint16)
     if exact_idx.size:
         # Centred values are fine: the algorithm is shift invariant.
-        subset = x[:, exact_idx]
-        if first_centre != "median":
-            subset.sort(axis=0)  # a small copy; the median path sorted the tile already
-        m, n, s = _clip_sorted_columns(subset, sigma, iterations, first_centre)
-        mean[exact_idx] += m.astype(np.float32)
-        stdev[exact_idx] = s
-        n_used[exact_idx] = n
+        # In chunks whose float64 work arrays stay in the CPU caches.
+        for start in range(0, exact_idx.size, _EXACT_CHUNK):
+            chunk = exact_idx[start : start + _EXACT_CHUNK]
+            # A small copy, in rank order (sorted here in the mean mode).
+            subset = np.stack([row[chunk] for row in ranked])
+            if first_centre != "median":
+                subset.sort(axis=0)
+            m, n, s = _clip_sorted_columns(subset, sigma, iterations, first_centre)
+            mean[chunk] += m.astype(np.float32)
+            stdev[chunk] = s
+            n_used[chunk] = n
     if special_idx.size:
         assert valid is not None
         m, n, s = _clip_columns(special_values, special_valid, sigma, iterations, first_centre)
