@@ -37,13 +37,13 @@ __all__ = [
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
-from lsst.images import Box, Image, Mask, MaskedImage
+from lsst.images import Image, Mask, MaskedImage
 from lsst.pex.config import ChoiceField, Field, ListField
 from lsst.pipe.base import (
     InputQuantizedConnection,
@@ -57,12 +57,13 @@ from lsst.pipe.base import (
 )
 
 from .. import combine as combine_algorithms
+from ..cosmic_rays import CosmicRayConfig
 from ..dataset_types import BIAS, FLAT
 from ..statistics import DEFAULT_PERCENTILES, percentiles
+from .exposure_stack import ExposureStack, combine_stack
 from .image_conventions import (
     CALIB_TYPE_KEY,
     CALIB_UNITS_KEY,
-    EXPOSURE_ID_KEY,
     MASK_SCHEMA,
     UNITS_KEY,
     calib_input_key,
@@ -72,9 +73,6 @@ from .image_conventions import (
 )
 
 _log = logging.getLogger(__name__)
-
-type _CosmicRayFinder = Callable[[int, int, MaskedImage], np.ndarray]
-"""``finder(input index, first row, cut-out)`` -> cosmic-ray pixels of the cut-out."""
 
 _UNITS = {"bias": "adu", "dark": "electron/s", "flat": "dimensionless"}
 _INPUT_UNITS = {"bias": "adu", "dark": "electron"}
@@ -239,7 +237,7 @@ class CalibCombineTask(PipelineTask):
         if not inputExpHandles:
             raise NoWorkFound("No input exposures to combine.")
         config = self.config
-        loader = _RowBlockLoader(inputExpHandles, config.rowsPerRead)
+        loader = ExposureStack(inputExpHandles, config.rowsPerRead)
         first = loader.metadata(0)
         calibration_type = config.calibrationType
         expected_units = _INPUT_UNITS.get(calibration_type)
@@ -251,17 +249,21 @@ class CalibCombineTask(PipelineTask):
                     f"from inputs in {expected_units!r} (check the isr doApplyGains setting)."
                 )
         scales = self._scales(loader, inputScales)
-        exclude = list(config.maskPlanesToExclude)
-        result = self._combine(loader, scales, exclude)
-        if config.doCosmicRayMask:
-            # Hot pixels and columns are as bright as cosmic rays in every
-            # input; only the difference from what the stack says the pixel
-            # should hold tells them apart. So combine once (the clipped mean
-            # already rejects most cosmic rays), find cosmic rays in each
-            # input against that combination, and combine again without them.
-            loader.cosmic_ray_finder = self._make_cosmic_ray_finder(result.image, scales)
-            loader.drop_blocks()
-            result = self._combine(loader, scales, exclude)
+        result = combine_stack(
+            loader,
+            scales if config.exposureScaling != "Unity" else None,
+            exclude_planes=list(config.maskPlanesToExclude),
+            config=combine_algorithms.CombineConfig(
+                sigma=config.clip,
+                iterations=config.nIter,
+                first_centre=config.firstCentre,  # type: ignore[arg-type]
+            ),
+            cosmic_rays=(
+                CosmicRayConfig(threshold=config.cosmicRayThreshold, grow=config.cosmicRayGrow)
+                if config.doCosmicRayMask
+                else None
+            ),
+        )
         metadata = self._metadata(loader, first, scales, result.image)
         mask = Mask(schema=MASK_SCHEMA, shape=result.image.shape)
         mask.set("BAD", result.bad)
@@ -278,59 +280,7 @@ class CalibCombineTask(PipelineTask):
         )
         return Struct(outputData=output)
 
-    def _combine(
-        self, loader: _RowBlockLoader, scales: Sequence[float], exclude: list[str]
-    ) -> combine_algorithms.CombineResult:
-        config = self.config
-        source = combine_algorithms.RowLoaderSource(
-            loader.n_inputs,
-            loader.shape,
-            loader.read_rows,
-            lambda index, y0, y1: loader.read_mask_rows(index, y0, y1, exclude),
-        )
-        return combine_algorithms.combine(
-            source,
-            scales=scales if config.exposureScaling != "Unity" else None,
-            config=combine_algorithms.CombineConfig(
-                sigma=config.clip,
-                iterations=config.nIter,
-                first_centre=config.firstCentre,  # type: ignore[arg-type]
-            ),
-        )
-
-    def _make_cosmic_ray_finder(self, first_pass: np.ndarray, scales: Sequence[float]) -> _CosmicRayFinder:
-        # Imported only when darks need it.
-        from ..cosmic_rays import CosmicRayConfig, find_cosmic_rays
-
-        cr_config = CosmicRayConfig(threshold=self.config.cosmicRayThreshold, grow=self.config.cosmicRayGrow)
-
-        def finder(index: int, start: int, cutout: MaskedImage) -> np.ndarray:
-            image = cutout.image.array
-            expected = first_pass[start : start + image.shape[0]] * np.float32(scales[index])
-            variance = cutout.variance.array
-            usable = np.isfinite(variance) & (variance > 0)
-            if not usable.any():
-                return np.zeros(image.shape, dtype=bool)
-            # Pixels without a usable variance (NaN after ISR) borrow the
-            # typical one; they are excluded anyway if masked.
-            noise = np.sqrt(np.where(usable, variance, np.median(variance[usable])))
-            found = find_cosmic_rays(
-                image, noise, expected=np.nan_to_num(expected, nan=np.inf), config=cr_config
-            )
-            if found.failed:
-                _log.warning(
-                    "Cosmic-ray detection flagged %.1f%% of rows %d-%d of input %d; not masking them.",
-                    100 * found.fraction,
-                    start,
-                    start + image.shape[0],
-                    index,
-                )
-                return np.zeros(image.shape, dtype=bool)
-            return found.mask
-
-        return finder
-
-    def _scales(self, loader: _RowBlockLoader, input_scales: Mapping[str, Any] | None) -> list[float]:
+    def _scales(self, loader: ExposureStack, input_scales: Mapping[str, Any] | None) -> list[float]:
         scaling = self.config.exposureScaling
         if scaling == "Unity":
             return [1.0] * loader.n_inputs
@@ -361,7 +311,7 @@ class CalibCombineTask(PipelineTask):
         return scales
 
     def _metadata(
-        self, loader: _RowBlockLoader, first: Mapping[str, Any], scales: Sequence[float], image: np.ndarray
+        self, loader: ExposureStack, first: Mapping[str, Any], scales: Sequence[float], image: np.ndarray
     ) -> dict[str, Any]:
         calibration_type = self.config.calibrationType
         metadata: dict[str, Any] = {
@@ -430,97 +380,3 @@ class CalibCombineByFilterTask(CalibCombineTask):
 
     ConfigClass = CalibCombineByFilterConfig
     _DefaultName = "cpFlatCombine"
-
-
-class _RowBlockLoader:
-    """Serve rows of each input from Butler cut-outs of ``rows_per_read`` rows.
-
-    The combination asks for small tiles of rows, input after input; reading
-    each tile separately would reopen every file hundreds of times, reading
-    whole images would hold the whole stack. This keeps one block of rows of
-    every input.
-    """
-
-    def __init__(self, handles: Sequence[DeferredDatasetHandle], rows_per_read: int) -> None:
-        self._handles = list(handles)
-        self._rows_per_read = rows_per_read
-        self._blocks: list[tuple[int, MaskedImage] | None] = [None] * len(self._handles)
-        self._metadata: list[dict[str, Any]] = []
-        self.cosmic_ray_finder: _CosmicRayFinder | None = None
-        """Function returning the cosmic-ray pixels of a block, if any."""
-        shape: tuple[int, int] | None = None
-        for handle in self._handles:
-            # A one-row cut-out reads the metadata (JSON tree) and the bbox
-            # cheaply; the full shape comes from the bbox component.
-            bbox = handle.get(component="bbox")
-            this_shape = (int(bbox.shape[0]), int(bbox.shape[1]))
-            if shape is None:
-                shape = this_shape
-            elif this_shape != shape:
-                raise ValueError(
-                    f"Input {handle.dataId['exposure']} has shape {this_shape}, the first input {shape}: "
-                    "inputs from different geometries cannot be combined."
-                )
-            cutout = handle.get(parameters={"bbox": Box.factory[0:1, 0 : this_shape[1]]})
-            self._metadata.append(dict(cutout.metadata))
-        assert shape is not None
-        self.shape = shape
-
-    @property
-    def n_inputs(self) -> int:
-        return len(self._handles)
-
-    def metadata(self, index: int) -> dict[str, Any]:
-        return self._metadata[index]
-
-    def exposure_id(self, index: int) -> int:
-        value = self._metadata[index].get(EXPOSURE_ID_KEY)
-        return int(value) if value is not None else int(self._handles[index].dataId["exposure"])
-
-    def detector_id(self, index: int) -> int:
-        return int(self._handles[index].dataId["detector"])
-
-    def drop_blocks(self) -> None:
-        """Forget the cached blocks (before a second pass over the inputs)."""
-        self._blocks = [None] * len(self._handles)
-
-    def _block(self, index: int, y0: int) -> tuple[int, MaskedImage]:
-        block = self._blocks[index]
-        if block is not None and block[0] <= y0 < block[0] + block[1].image.array.shape[0]:
-            return block
-        start = (y0 // self._rows_per_read) * self._rows_per_read
-        stop = min(start + self._rows_per_read, self.shape[0])
-        cutout = self._handles[index].get(parameters={"bbox": Box.factory[start:stop, 0 : self.shape[1]]})
-        if self.cosmic_ray_finder is not None:
-            # Cosmic rays are a few pixels long, so finding them block by
-            # block misses nothing but the growth across a block edge.
-            cutout.mask.set("CR", self.cosmic_ray_finder(index, start, cutout))
-        block = (start, cutout)
-        self._blocks[index] = block
-        return block
-
-    def _pieces(self, index: int, y0: int, y1: int) -> list[tuple[MaskedImage, slice]]:
-        # A tile of the combination may straddle two read blocks.
-        pieces = []
-        y = y0
-        while y < y1:
-            start, cutout = self._block(index, y)
-            stop = min(y1, start + cutout.image.array.shape[0])
-            pieces.append((cutout, slice(y - start, stop - start)))
-            y = stop
-        return pieces
-
-    def read_rows(self, index: int, y0: int, y1: int) -> np.ndarray:
-        pieces = [cutout.image.array[rows] for cutout, rows in self._pieces(index, y0, y1)]
-        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-
-    def read_mask_rows(self, index: int, y0: int, y1: int, planes: list[str]) -> np.ndarray | None:
-        names = list(planes) + (["CR"] if self.cosmic_ray_finder is not None else [])
-        if not names:
-            return None
-        pieces = []
-        for cutout, rows in self._pieces(index, y0, y1):
-            known = [name for name in names if name in cutout.mask.schema.names]
-            bits = cutout.mask.schema.bitmask(*known) if known else np.zeros(1, dtype=cutout.mask.array.dtype)
-            pieces.append(np.any(cutout.mask.array[rows] & bits, axis=-1))
-        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
