@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 import abc
+import importlib
 import os
 from collections.abc import Callable
 
@@ -60,6 +61,20 @@ class Transport(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Disconnect and release resources."""
+
+    def child_environment(self) -> dict[str, str] | None:
+        """Return the environment a child process needs to reach the same components.
+
+        With these variables set, `make_transport` in a child process (e.g.
+        a script the ScriptQueue starts) connects to the same message bus.
+
+        Returns
+        -------
+        environment : `dict` [`str`, `str`] or None
+            Variables to set; None if other processes cannot reach this
+            transport (the in-process transport).
+        """
+        return None
 
     @abc.abstractmethod
     async def publish(self, topic_name: str, message: BaseMessage) -> None:
@@ -104,6 +119,11 @@ class Transport(abc.ABC):
 
 _TRANSPORTS: dict[str, Callable[[], Transport]] = {}
 
+# Transports whose module registers them when imported, imported only when
+# selected: callers need not import them, and their dependencies (the redis
+# client) are loaded only by processes that use them.
+_LAZY_TRANSPORT_MODULES: dict[str, str] = {"redis": ".redis_transport"}
+
 
 def register_transport(name: str, factory: Callable[[], Transport]) -> None:
     """Make a transport available to `make_transport` under ``name``."""
@@ -126,9 +146,11 @@ def make_transport(name: str | None = None) -> Transport:
     """
     if name is None:
         name = os.environ.get(TRANSPORT_ENV_VAR, "") or "local"
+    if name not in _TRANSPORTS and name in _LAZY_TRANSPORT_MODULES:
+        importlib.import_module(_LAZY_TRANSPORT_MODULES[name], __package__)
     try:
         factory = _TRANSPORTS[name]
     except KeyError:
-        known = ", ".join(sorted(_TRANSPORTS))
+        known = ", ".join(sorted({*_TRANSPORTS, *_LAZY_TRANSPORT_MODULES}))
         raise ValueError(f"Unknown transport {name!r} (from {TRANSPORT_ENV_VAR}?); known: {known}") from None
     return factory()
