@@ -14,7 +14,9 @@ science pipelines' ``afw.math.Statistics`` (used by cp_pipe and cp_verify):
    statistics of the last iteration are returned.
 
 Quartiles and the median use linear interpolation between order statistics
-(NumPy's default percentile method), as afw does.
+(NumPy's default percentile method), as afw does. ``first_centre="mean"``
+replaces step 1 by a clip about the plain mean with the plain standard
+deviation (cheaper, weaker against several outliers).
 """
 
 from __future__ import annotations
