@@ -16,6 +16,7 @@ __all__ = [
     "load_script_class",
     "main",
     "run_one_script",
+    "simulation_repo",
 ]
 
 import argparse
@@ -274,7 +275,61 @@ def make_parser() -> argparse.ArgumentParser:
         default=None,
         help="script log level (name such as DEBUG, or a number); default INFO",
     )
+    simulation = parser.add_argument_group("simulated observatory")
+    simulation.add_argument(
+        "--simulate",
+        action="store_true",
+        help="start the script's simulated observatory (camera, OODS, OCPS...) in this process",
+    )
+    simulation.add_argument(
+        "--repo",
+        type=Path,
+        help="with --simulate: Butler repository (default: the config's repo if given, else the "
+        "embedded one under var/repo/<instrument>); created on first use",
+    )
+    simulation.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="with --simulate: wall-clock seconds per observatory second (default 1)",
+    )
+    simulation.add_argument(
+        "--reduced-geometry",
+        action="store_true",
+        help="with --simulate: small detectors (fast; for tests and demonstrations)",
+    )
     return parser
+
+
+def simulation_repo(config: str, repo: Path | None, default: Path) -> tuple[str, Path]:
+    """Choose the repository of a simulated run; make the config point at it.
+
+    The script's ``repo`` option and the simulated OCPS must use the same
+    repository: ``--repo`` if given, else the config's ``repo`` if given,
+    else ``default``.
+
+    Returns
+    -------
+    config, repo
+        The configuration (with ``repo`` added if it had none) and the
+        repository.
+
+    Raises
+    ------
+    ConfigError
+        If ``--repo`` and the config's ``repo`` disagree.
+    """
+    parsed, _ = parse_config_yaml(config)
+    given = parsed.get("repo")
+    if given is not None and repo is not None and Path(given).resolve() != repo.resolve():
+        raise ConfigError(f"--repo {repo} and the config's repo {given} differ; give one of them")
+    chosen = (repo or (Path(given) if given is not None else default)).expanduser().resolve()
+    if given is None:
+        parsed["repo"] = str(chosen)
+        # Appending keeps the user's lines (and error line numbers) unchanged.
+        addition = yaml.safe_dump({"repo": str(chosen)})
+        config = config.rstrip("\n") + "\n" + addition if config.strip() else addition
+    return config, chosen
 
 
 def _parse_log_level(value: str | None) -> int:
@@ -299,8 +354,47 @@ async def amain(argv: Sequence[str] | None = None) -> int:
     except (OSError, ConfigError, TypeError) as e:
         print(f"run_script: error: {e}", file=sys.stderr)
         return 2
-    print(f"Running {path.name} ({script_class.__name__}) as Script:{args.index}", flush=True)
-    state = await run_one_script(script_class, index=args.index, config=config, log_level=log_level)
+    if not args.simulate:
+        print(f"Running {path.name} ({script_class.__name__}) as Script:{args.index}", flush=True)
+        state = await run_one_script(script_class, index=args.index, config=config, log_level=log_level)
+    else:
+        instrument = getattr(script_class, "instrument_name", None)
+        if instrument is None:
+            print(f"run_script: error: --simulate needs a calibration script; {path.name} has no instrument")
+            return 2
+        # Imported here: plain runs need no observatory (nor the Butler).
+        from ..simulator.observatory import ObservatoryConfig, SimulatedObservatory
+
+        observatory_config = ObservatoryConfig(
+            instrument=instrument, time_scale=args.time_scale, reduced_geometry=args.reduced_geometry
+        )
+        try:
+            config, repo = simulation_repo(config, args.repo, observatory_config.repo_path)
+        except ConfigError as e:
+            print(f"run_script: error: {e}", file=sys.stderr)
+            return 2
+        observatory_config.repo = repo
+        domain = Domain()
+        print(
+            f"Starting the simulated {instrument} observatory (time scale {args.time_scale})...", flush=True
+        )
+        async with SimulatedObservatory(observatory_config, domain=domain) as observatory:
+            components = ", ".join(c.salinfo.name_index for c in observatory.components.values())
+            print(f"Components ENABLED: {components}", flush=True)
+            print(f"Butler repository: {repo}", flush=True)
+            print(
+                f"Collections: raws {instrument}/raw/all; calibrations {instrument}/calib "
+                f"(chain over {instrument}/calib/daily); OCPS job outputs u/ocps/<jobId>",
+                flush=True,
+            )
+            print(
+                f"OCPS job logs: {observatory_config.var_dir / 'scratch'}/uws/<jobId>/outs/ocps.log",
+                flush=True,
+            )
+            print(f"Running {path.name} ({script_class.__name__}) as Script:{args.index}", flush=True)
+            state = await run_one_script(
+                script_class, index=args.index, config=config, log_level=log_level, domain=domain
+            )
     print(f"Final state: {state.name}", flush=True)
     return BaseScript.exit_code(state)
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_VAR_DIR", "INSTRUMENTS", "ObservatoryConfig", "SimulatedObservatory", "serve"]
+__all__ = [
+    "DEFAULT_VAR_DIR",
+    "INSTRUMENTS",
+    "ObservatoryConfig",
+    "SimulatedObservatory",
+    "ensure_calibration_chain",
+    "serve",
+]
 
 import asyncio
 import contextlib
@@ -13,6 +20,8 @@ import signal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from lsst.daf.butler import Butler, CollectionType
 
 from ..cp.repository import ensure_repository
 from ..resources import project_var_dir
@@ -134,6 +143,7 @@ class SimulatedObservatory:
         """Create the repository if needed and start every component."""
         cfg = self.config
         repo = ensure_repository(cfg.repo_path, [cfg.instrument], db=cfg.db)
+        await asyncio.to_thread(ensure_calibration_chain, repo, cfg.instrument)
         prefix = INSTRUMENTS[cfg.instrument]["prefix"]
         camera_config = SimulatedCameraConfig(
             data_dir=cfg.var_dir / "raw",
@@ -192,6 +202,24 @@ class SimulatedObservatory:
         self, type: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def ensure_calibration_chain(repo: Path, instrument: str) -> None:
+    """Make ``<instrument>/calib`` a chain over ``<instrument>/calib/daily``, if missing.
+
+    The scripts' default input collections are ``<instrument>/calib``; at
+    the summit that chain holds the calibrations in use. Here it starts as
+    a chain over the (empty) daily CALIBRATION collection, so that
+    calibrations certified into ``<instrument>/calib/daily`` are used by
+    later runs (external verification, dark and flat generation).
+    """
+    chain, daily = f"{instrument}/calib", f"{instrument}/calib/daily"
+    with Butler.from_config(str(repo), writeable=True) as butler:
+        if butler.collections.register(daily, CollectionType.CALIBRATION):
+            _log.info("Created CALIBRATION collection %s", daily)
+        if butler.collections.register(chain, CollectionType.CHAINED):
+            butler.collections.redefine_chain(chain, [daily])
+            _log.info("Created CHAINED collection %s -> %s", chain, daily)
 
 
 async def serve(config: ObservatoryConfig) -> None:

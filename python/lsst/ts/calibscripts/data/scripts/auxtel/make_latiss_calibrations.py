@@ -1,0 +1,7 @@
+#!/usr/bin/env python
+"""Take LATISS calibration images; verify, generate and certify calibrations."""
+
+from lsst.ts.calibscripts.calibrations.make_latiss_calibrations import MakeLatissCalibrations
+
+if __name__ == "__main__":
+    MakeLatissCalibrations.main()
