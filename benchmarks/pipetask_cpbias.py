@@ -25,8 +25,8 @@ from pathlib import Path
 
 import astropy.units as u
 from astropy.time import Time
-
 from lsst.daf.butler import Butler
+
 from lsst.ts.calibscripts.cp.camera_description import LATISS
 from lsst.ts.calibscripts.cp.geometry import itl_geometry
 from lsst.ts.calibscripts.cp.ingest import ingest_raws

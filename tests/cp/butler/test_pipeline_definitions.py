@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from lsst.daf.butler import Butler
 from lsst.pipe.base import Pipeline
+
 from lsst.ts.calibscripts.cp.pipeline_locations import (
     cp_pipe_dir,
     cp_verify_dir,
@@ -94,7 +94,7 @@ def test_flat_normalisation_per_instrument():
     modes = {}
     for instrument in INSTRUMENTS:
         graph = load(generation_pipeline(instrument, "cpFlat")).to_graph()
-        modes[instrument] = graph.tasks["cpFlatNorm"].config.scaleMode
+        modes[instrument] = graph.tasks["cpFlatNorm"].config.scaleMode  # type: ignore[attr-defined]
     assert modes == {"LATISS": "DETECTOR", "LSSTComCam": "EXPOSURE"}
 
 
