@@ -130,9 +130,9 @@ def main() -> int:
         for label, seconds in per_task.items():
             print(f"    {label:<16} {seconds:7.1f} s in quanta")
         print(f"  pipetask peak RSS:     {peak_mib:7.0f} MiB")
-        print(
-            f"  raw file {files[0].stat().st_size / 2**20:.1f} MiB, combined bias {bias_path.stat().st_size / 2**20:.1f} MiB"
-        )
+        raw_mib = files[0].stat().st_size / 2**20
+        bias_mib = bias_path.stat().st_size / 2**20
+        print(f"  raw file {raw_mib:.1f} MiB, combined bias {bias_mib:.1f} MiB")
     return 0
 
 
