@@ -1,0 +1,727 @@
+"""One OCPS job: a ``pipetask run`` subprocess with its log and final state.
+
+The simulated OCPS (`lsst.ts.calibscripts.simulator.ocps`) turns each
+``execute`` command into an `OcpsJob`. A job knows nothing about SAL: it
+waits for its prerequisite jobs, runs pipetask in its own process group with
+all output going to ``<scratch>/uws/<jobId>/outs/ocps.log``, can be aborted
+at any point, and describes itself as the JSON ``result`` of the
+``job_result`` event (`OcpsJob.result`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ABORTED_EXIT_CODE",
+    "FAILED_EXIT_CODE",
+    "JobParameters",
+    "JobPhase",
+    "JobRequestError",
+    "OcpsJob",
+    "build_pipetask_command",
+    "failure_reason",
+    "job_log_path",
+    "output_collection",
+    "resolve_pipeline",
+]
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import enum
+import logging
+import os
+import re
+import shlex
+import signal
+import string
+import typing
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..cp.pipeline_locations import CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE, cp_pipe_dir, cp_verify_dir
+
+ABORTED_EXIT_CODE = 255
+"""Exit code of an aborted job, as the production OCPS reports it."""
+
+FAILED_EXIT_CODE = 1
+"""Exit code of a job that failed before pipetask could run (bad request,
+failed prerequisite, injected fault) or whose process could not start."""
+
+# pipetask options the OCPS sets itself; a request that sets them would write
+# somewhere else than u/ocps/<jobId> or run another pipeline or repository.
+_RESERVED_OPTIONS = {
+    "-b": "-b/--butler-config",
+    "--butler-config": "-b/--butler-config",
+    "-o": "-o/--output",
+    "--output": "-o/--output",
+    "--output-run": "--output-run",
+    "-p": "-p/--pipeline",
+    "--pipeline": "-p/--pipeline",
+    "-d": "-d/--data-query",
+    "--data-query": "-d/--data-query",
+}
+
+# Last line of a failed pipetask run that names the cause: a Python
+# exception ("FileNotFoundError: ...", "lsst....InvalidQueryError: ...") or
+# a click error ("Error: QuantumGraph was empty; ...").
+_ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)|Error): \S")
+
+# How much of the end of a log is searched for the failure reason.
+_LOG_TAIL_BYTES = 65536
+
+# Seconds between checks that a stopped job's processes are gone.
+_GROUP_POLL_INTERVAL = 0.05
+
+
+class JobPhase(enum.StrEnum):
+    """Phase of a job, as in the IVOA UWS protocol the production OCPS uses."""
+
+    PENDING = "pending"
+    """Accepted; waiting for prerequisite jobs."""
+    EXECUTING = "executing"
+    """pipetask is running."""
+    COMPLETED = "completed"
+    """pipetask exited with code 0."""
+    ERROR = "error"
+    """The job failed; ``error`` in the result says why."""
+    ABORTED = "aborted"
+    """Stopped by ``abort_job`` or because the OCPS left ENABLED."""
+
+    @property
+    def is_final(self) -> bool:
+        """Is this the phase of a finished job?"""
+        return self in (JobPhase.COMPLETED, JobPhase.ERROR, JobPhase.ABORTED)
+
+
+class JobRequestError(ValueError):
+    """The fields of an ``execute`` command cannot make a pipetask job."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobParameters:
+    """The fields of one ``execute`` command, as received.
+
+    Attributes
+    ----------
+    pipeline : `str`
+        Pipeline file; may use ``${CP_PIPE_DIR}``/``${CP_VERIFY_DIR}`` and
+        end with ``#subset``.
+    version : `str`
+        Requested science pipelines version (blank: the installed one).
+    config : `str`
+        Extra pipetask arguments.
+    data_query : `str`
+        Butler data query.
+    prereq_jobs : `str`
+        Comma-separated ids of jobs that must finish first.
+    output_dataset_types : `str`
+        Comma-separated dataset types of interest (recorded only).
+    """
+
+    pipeline: str = ""
+    version: str = ""
+    config: str = ""
+    data_query: str = ""
+    prereq_jobs: str = ""
+    output_dataset_types: str = ""
+
+    @classmethod
+    def from_message(cls, data: Any) -> JobParameters:
+        """Take the parameters from an ``execute`` command message."""
+        return cls(**{field.name: getattr(data, field.name) for field in dataclasses.fields(cls)})
+
+    @property
+    def prerequisite_ids(self) -> list[str]:
+        """Ids in ``prereq_jobs``, blanks dropped, in order."""
+        return [job_id.strip() for job_id in self.prereq_jobs.split(",") if job_id.strip()]
+
+    def as_dict(self) -> dict[str, str]:
+        """Return the parameters as a dict (for the result JSON)."""
+        return dataclasses.asdict(self)
+
+
+def output_collection(job_id: str) -> str:
+    """Return the output collection of a job: ``u/ocps/<jobId>``."""
+    return f"u/ocps/{job_id}"
+
+
+def job_log_path(scratch_dir: Path, job_id: str) -> Path:
+    """Return where a job's log goes: ``<scratch>/uws/<jobId>/outs/ocps.log``."""
+    return scratch_dir / "uws" / job_id / "outs" / "ocps.log"
+
+
+def resolve_pipeline(pipeline: str) -> str:
+    """Replace ``$CP_PIPE_DIR``/``$CP_VERIFY_DIR`` (with or without braces).
+
+    Other ``$`` variables are left as they are; a ``#subset`` suffix is kept.
+
+    Parameters
+    ----------
+    pipeline : `str`
+        Pipeline as given in the ``execute`` command.
+
+    Returns
+    -------
+    pipeline : `str`
+        The pipeline with this package's pipeline directories filled in.
+    """
+    variables = {CP_PIPE_DIR_VARIABLE: str(cp_pipe_dir()), CP_VERIFY_DIR_VARIABLE: str(cp_verify_dir())}
+    return string.Template(pipeline).safe_substitute(variables)
+
+
+def _split_config(config: str) -> tuple[list[str], list[str]]:
+    """Split ``config`` into its input collections and the remaining arguments."""
+    try:
+        tokens = shlex.split(config)
+    except ValueError as e:
+        raise JobRequestError(f"Cannot parse config {config!r}: {e}") from None
+    inputs: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        name, has_value, value = token.partition("=") if token.startswith("--") else (token, False, "")
+        if name in ("-i", "--input"):
+            if not has_value:
+                i += 1
+                if i >= len(tokens):
+                    raise JobRequestError(f"config {config!r} ends with {token} but no collection")
+                value = tokens[i]
+            inputs.extend(c.strip() for c in value.split(",") if c.strip())
+        elif name in _RESERVED_OPTIONS:
+            raise JobRequestError(
+                f"config must not set {_RESERVED_OPTIONS[name]}: the OCPS sets the repository, "
+                "pipeline, data query and output collection itself"
+            )
+        else:
+            rest.append(token)
+        i += 1
+    return inputs, rest
+
+
+def build_pipetask_command(
+    pipetask: str | Path,
+    *,
+    repo: str | Path,
+    raw_collection: str,
+    job_id: str,
+    parameters: JobParameters,
+) -> list[str]:
+    """Build the ``pipetask run`` command line of a job.
+
+    The command is ``pipetask --long-log run -b REPO -i RAW[,INPUTS] -o
+    u/ocps/<jobId> -p PIPELINE [-d QUERY] REST``, where ``INPUTS`` are the
+    collections of the config's own ``-i``/``--input`` options (merged into
+    the one ``-i``, duplicates dropped) and ``REST`` is the rest of the
+    config.
+
+    Parameters
+    ----------
+    pipetask : `str` or `~pathlib.Path`
+        The pipetask executable.
+    repo : `str` or `~pathlib.Path`
+        Butler repository.
+    raw_collection : `str`
+        ``<instrument>/raw/all``, always the first input.
+    job_id : `str`
+        Job id (names the output collection).
+    parameters : `JobParameters`
+        The request.
+
+    Returns
+    -------
+    command : `list` [`str`]
+        Arguments for `asyncio.create_subprocess_exec`.
+
+    Raises
+    ------
+    JobRequestError
+        If the pipeline is blank, or the config cannot be parsed or sets an
+        option the OCPS sets itself.
+    """
+    if not parameters.pipeline.strip():
+        raise JobRequestError("pipeline is blank")
+    config_inputs, rest = _split_config(parameters.config)
+    inputs = list(dict.fromkeys([raw_collection, *config_inputs]))
+    command = [
+        str(pipetask),
+        # Timestamps and logger names in the job log help operators.
+        "--long-log",
+        "run",
+        "-b",
+        str(repo),
+        "-i",
+        ",".join(inputs),
+        "-o",
+        output_collection(job_id),
+        "-p",
+        resolve_pipeline(parameters.pipeline.strip()),
+    ]
+    if parameters.data_query.strip():
+        command += ["-d", parameters.data_query]
+    return command + rest
+
+
+def failure_reason(log_text: str) -> str:
+    """Find the line of a pipetask log that says why the run failed.
+
+    Parameters
+    ----------
+    log_text : `str`
+        The (end of the) output of a failed run.
+
+    Returns
+    -------
+    reason : `str`
+        The last exception or ``Error:`` line, else the last non-blank
+        line, else a generic message.
+    """
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _ERROR_LINE.match(line):
+            return line
+    return lines[-1] if lines else "pipetask failed without output"
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """Return the running (not zombie) processes of a process group.
+
+    Reads ``/proc`` (Linux); elsewhere asks the kernel whether the group
+    has any member at all.
+    """
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [pgid]
+    members = []
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid pgrp ..."; comm may contain spaces.
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _iso(time: datetime.datetime | None) -> str | None:
+    return None if time is None else time.isoformat(timespec="milliseconds")
+
+
+def _shell_exit_code(returncode: int) -> int:
+    # asyncio reports death by signal N as -N; the production OCPS runs
+    # pipetask from a shell, which reports 128 + N.
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class OcpsJob:
+    """One pipetask job of the OCPS.
+
+    Parameters
+    ----------
+    job_id : `str`
+        Hex job id.
+    number : `int`
+        1-based number of the job in the OCPS (the Nth accepted execute).
+    instrument : `str`
+        Instrument name, e.g. ``LATISS``.
+    parameters : `JobParameters`
+        The request.
+    log_path : `~pathlib.Path`
+        Where the job log is written.
+    owner : `str`, optional
+        Identity of the requester (``user@host``).
+    log : `logging.Logger`, optional
+        Where the job's start and end are logged (INFO; a failure at
+        WARNING); the OCPS passes its own logger, published as
+        ``logMessage``.
+
+    Attributes
+    ----------
+    phase : `JobPhase`
+        Current phase.
+    exit_code : `int` or `None`
+        Exit code once finished: pipetask's, `ABORTED_EXIT_CODE` if aborted,
+        `FAILED_EXIT_CODE` if it failed before pipetask ran.
+    error : `str` or `None`
+        Why the job failed or was aborted.
+    command : `list` [`str`]
+        The pipetask command line (empty if it could not be built).
+    pid : `int` or `None`
+        Process id (= process group id) of pipetask, once started.
+    creation_time, start_time, end_time : `datetime.datetime` or `None`
+        When the job was accepted, when pipetask started, when it finished.
+    finished : `asyncio.Event`
+        Set once the job is in a final phase.
+    reported : `asyncio.Event`
+        Set by the OCPS once the job's ``job_result`` has been written.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        number: int,
+        instrument: str,
+        parameters: JobParameters,
+        log_path: Path,
+        owner: str = "",
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.number = number
+        self.instrument = instrument
+        self.parameters = parameters
+        self.log_path = log_path
+        self.owner = owner
+        self.log = log if log is not None else logging.getLogger(__name__)
+        self.phase = JobPhase.PENDING
+        self.exit_code: int | None = None
+        self.error: str | None = None
+        self.command: list[str] = []
+        self.repo = ""
+        self.pid: int | None = None
+        self.creation_time = _now()
+        self.start_time: datetime.datetime | None = None
+        self.end_time: datetime.datetime | None = None
+        self.finished = asyncio.Event()
+        self.reported = asyncio.Event()
+        self._abort_requested = asyncio.Event()
+        self._abort_reason = ""
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def output_collection(self) -> str:
+        """The job's output collection, ``u/ocps/<jobId>``."""
+        return output_collection(self.job_id)
+
+    def _write_header(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log(
+            f"job {self.job_id} (job number {self.number}) for {self.instrument} "
+            f"requested by {self.owner or 'unknown'}"
+        )
+        for name, value in self.parameters.as_dict().items():
+            self._log(f"parameter {name}: {value}")
+        if self.parameters.version.strip():
+            self._log(
+                f"version {self.parameters.version.strip()!r} requested; "
+                "the simulated OCPS always runs the installed pipelines"
+            )
+
+    def end_early(self, reason: str, *, phase: JobPhase = JobPhase.ERROR) -> None:
+        """End the job without running it (e.g. the request was unusable).
+
+        Does nothing to a finished job.
+
+        Parameters
+        ----------
+        reason : `str`
+            Why (goes to the log and ``error``).
+        phase : `JobPhase`, optional
+            ``ERROR`` (exit code `FAILED_EXIT_CODE`) or ``ABORTED`` (exit
+            code `ABORTED_EXIT_CODE`).
+        """
+        if self.finished.is_set():
+            return
+        with contextlib.suppress(Exception):
+            self._write_header()
+            self._log(f"request rejected: {reason}" if phase == JobPhase.ERROR else f"aborted: {reason}")
+        exit_code = ABORTED_EXIT_CODE if phase == JobPhase.ABORTED else FAILED_EXIT_CODE
+        self._finish(phase, exit_code, reason)
+
+    def _log(self, message: str) -> None:
+        # Lines written by the OCPS itself start with "ocps:" so that they
+        # stand out from pipetask's own output in the same file.
+        with self.log_path.open("a") as log:
+            log.write(f"ocps: {_now().isoformat(timespec='milliseconds')} {message}\n")
+
+    async def run(
+        self,
+        prerequisites: Sequence[OcpsJob],
+        *,
+        command: Sequence[str],
+        repo: str,
+        env: Mapping[str, str],
+        time_limit: float,
+        kill_grace: float = 5.0,
+        injected_fault: str | None = None,
+        on_start: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run the job to a final phase; never raises for a failed job.
+
+        Parameters
+        ----------
+        prerequisites : `~collections.abc.Sequence` [`OcpsJob`]
+            Jobs that must finish (completed) before this one starts.
+        command : `~collections.abc.Sequence` [`str`]
+            pipetask command line (see `build_pipetask_command`).
+        repo : `str`
+            Butler repository (for the result).
+        env : `~collections.abc.Mapping` [`str`, `str`]
+            Environment of the pipetask process.
+        time_limit : `float`
+            Seconds pipetask may run before it is stopped (phase error).
+        kill_grace : `float`, optional
+            Seconds between SIGTERM and SIGKILL when stopping pipetask.
+        injected_fault : `str`, optional
+            If given, do not run pipetask: fail with `FAILED_EXIT_CODE` and
+            this message in the log (fault injection for tests).
+        on_start : callable, optional
+            Coroutine function awaited once the prerequisites are done,
+            just before pipetask starts.
+        """
+        self.command = list(command)
+        self.repo = repo
+        try:
+            self._write_header()
+            if not await self._wait_for(prerequisites):
+                return
+            if on_start is not None:
+                await on_start()
+            self._log(f"command: {shlex.join(self.command)}")
+            for name in (CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE):
+                self._log(f"environment {name}={env.get(name, '')}")
+            if injected_fault is not None:
+                self._log(f"FAULT INJECTED: {injected_fault}; pipetask was not run")
+                self._finish(JobPhase.ERROR, FAILED_EXIT_CODE, injected_fault)
+                return
+            await self._run_pipetask(env, time_limit, kill_grace)
+        except Exception as e:
+            # A job must always end with a result; anything unexpected
+            # (disk full, no pipetask executable...) becomes its error.
+            reason = f"{type(e).__name__}: {e}"
+            with contextlib.suppress(Exception):
+                self._log(f"OCPS error: {reason}")
+            await self._stop_process(kill_grace)
+            self._finish(JobPhase.ERROR, FAILED_EXIT_CODE, reason)
+        finally:
+            # Cancelled (the OCPS is closing): never leave pipetask behind.
+            if not self.finished.is_set():
+                await asyncio.shield(self._stop_process(kill_grace))
+                self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, "OCPS stopped while the job ran")
+
+    async def _wait_for(self, prerequisites: Sequence[OcpsJob]) -> bool:
+        """Wait for prerequisites; return whether the job may start."""
+        if prerequisites:
+            ids = ", ".join(job.job_id for job in prerequisites)
+            self._log(f"waiting for prerequisite job(s) {ids}")
+            waits: list[asyncio.Future[Any]] = [
+                asyncio.gather(*(job.finished.wait() for job in prerequisites)),
+                asyncio.ensure_future(self._abort_requested.wait()),
+            ]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        if self._abort_requested.is_set():
+            self._log(f"aborted before pipetask started: {self._abort_reason}")
+            self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
+            return False
+        for job in prerequisites:
+            self._log(f"prerequisite job {job.job_id} ended: phase {job.phase}, exit code {job.exit_code}")
+            if job.phase != JobPhase.COMPLETED:
+                reason = (
+                    f"prerequisite job {job.job_id} ended in phase {job.phase} "
+                    f"(exit code {job.exit_code}): {job.error}"
+                )
+                self._log(f"not running: {reason}")
+                self._finish(JobPhase.ERROR, FAILED_EXIT_CODE, reason)
+                return False
+        return True
+
+    async def _run_pipetask(self, env: Mapping[str, str], time_limit: float, kill_grace: float) -> None:
+        if self._abort_requested.is_set():
+            self._log(f"aborted before pipetask started: {self._abort_reason}")
+            self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
+            return
+        self.start_time = _now()
+        with self.log_path.open("ab") as log:
+            # Own process group (= session): abort stops pipetask and its -j
+            # worker processes together.
+            self._process = await asyncio.create_subprocess_exec(
+                *self.command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+            )
+        self.pid = self._process.pid
+        self.phase = JobPhase.EXECUTING
+        self.log.info(
+            "Job %s started: pipetask %s on %r (pid %d)",
+            self.job_id,
+            resolve_pipeline(self.parameters.pipeline),
+            self.parameters.data_query,
+            self.pid,
+        )
+        exit_wait = asyncio.ensure_future(self._process.wait())
+        abort_wait = asyncio.ensure_future(self._abort_requested.wait())
+        try:
+            done, _ = await asyncio.wait(
+                [exit_wait, abort_wait], timeout=time_limit, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            abort_wait.cancel()
+        if exit_wait in done:
+            returncode = exit_wait.result()
+            exit_code = _shell_exit_code(returncode)
+            if exit_code == 0:
+                self._log("pipetask exited with code 0")
+                self._finish(JobPhase.COMPLETED, 0, None)
+            else:
+                reason = failure_reason(self._read_log_tail())
+                self._log(f"pipetask exited with code {exit_code}: {reason}")
+                self._finish(JobPhase.ERROR, exit_code, reason)
+            return
+        exit_wait.cancel()
+        if abort_wait in done:
+            self._log(f"aborting: {self._abort_reason}; stopping pipetask (process group {self.pid})")
+            await self._stop_process(kill_grace)
+            self._log(f"aborted; pipetask stopped with code {self._returncode_text()}")
+            self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
+            return
+        reason = f"job exceeded its time limit of {time_limit:g} s and was stopped"
+        self._log(reason)
+        await self._stop_process(kill_grace)
+        assert self._process.returncode is not None
+        self._finish(JobPhase.ERROR, _shell_exit_code(self._process.returncode), reason)
+
+    def _returncode_text(self) -> str:
+        if self._process is None or self._process.returncode is None:
+            return "unknown"
+        return str(_shell_exit_code(self._process.returncode))
+
+    def _read_log_tail(self) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - _LOG_TAIL_BYTES))
+            return log.read().decode(errors="replace")
+
+    async def _stop_process(self, grace: float) -> None:
+        """Stop pipetask's process group: SIGTERM, then SIGKILL after ``grace`` s.
+
+        Returns once no process of the group is left running, so that an
+        aborted job never leaves pipetask workers behind.
+        """
+        process = self._process
+        if process is None or self.pid is None:
+            return
+        if process.returncode is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+            except TimeoutError:
+                self._signal_group(signal.SIGKILL)
+                await process.wait()
+        # Workers of "-j N" may outlive a killed parent: clear the group and
+        # wait for the signals to take effect (delivery is asynchronous).
+        self._signal_group(signal.SIGKILL)
+        deadline = asyncio.get_running_loop().time() + grace
+        while members := _live_group_members(self.pid):
+            if asyncio.get_running_loop().time() > deadline:
+                self.log.error("Job %s: processes %s would not die", self.job_id, members)
+                break
+            await asyncio.sleep(_GROUP_POLL_INTERVAL)
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def _finish(self, phase: JobPhase, exit_code: int, error: str | None) -> None:
+        if self.finished.is_set():
+            return
+        self.phase = phase
+        self.exit_code = exit_code
+        self.error = error
+        self.end_time = _now()
+        with contextlib.suppress(Exception):
+            self._log(f"job ended: phase {phase}, exit code {exit_code}")
+        if phase == JobPhase.ERROR:
+            # A warning: what an operator watching the OCPS must not miss.
+            self.log.warning(
+                "Job %s failed with exit code %d: %s; see %s", self.job_id, exit_code, error, self.log_path
+            )
+        else:
+            self.log.info(
+                "Job %s ended: phase %s, exit code %d; output %s, log %s",
+                self.job_id,
+                phase,
+                exit_code,
+                self.output_collection,
+                self.log_path,
+            )
+        self.finished.set()
+
+    async def abort(self, reason: str) -> None:
+        """Abort the job and wait until it has finished.
+
+        A pending job ends without starting pipetask; a running one has its
+        process group stopped. Either way it ends ``aborted`` with exit code
+        `ABORTED_EXIT_CODE`. Does nothing to a finished job.
+
+        Parameters
+        ----------
+        reason : `str`
+            Why (goes to the log and the result's ``error``).
+        """
+        if not self.finished.is_set():
+            if not self._abort_requested.is_set():
+                self._abort_reason = reason
+                self._abort_requested.set()
+            await self.finished.wait()
+
+    @property
+    def execution_duration(self) -> float | None:
+        """Seconds from pipetask start to end, if it started and ended."""
+        if self.start_time is None or self.end_time is None:
+            return None
+        return round((self.end_time - self.start_time).total_seconds(), 3)
+
+    def result(self) -> dict[str, typing.Any]:
+        """Describe the job as the ``result`` JSON of ``job_result``.
+
+        Returns
+        -------
+        result : `dict`
+            Keys: ``jobId``, ``ownerId``, ``instrument``, ``phase``,
+            ``exitCode``, ``creationTime``, ``startTime``, ``endTime`` (ISO
+            8601 UTC; ``startTime`` is None if pipetask never started),
+            ``executionDuration`` (s), ``parameters`` (the ``execute``
+            fields), ``command`` (pipetask arguments), ``butlerRepo``,
+            ``outputCollection``, ``logFile``, ``error`` (None unless the
+            job failed or was aborted) and ``results`` (UWS-style list of
+            ``{"id", "uri"}``: the job log).
+        """
+        return {
+            "jobId": self.job_id,
+            "ownerId": self.owner,
+            "instrument": self.instrument,
+            "phase": str(self.phase),
+            "exitCode": self.exit_code,
+            "creationTime": _iso(self.creation_time),
+            "startTime": _iso(self.start_time),
+            "endTime": _iso(self.end_time),
+            "executionDuration": self.execution_duration,
+            "parameters": self.parameters.as_dict(),
+            "command": self.command,
+            "butlerRepo": self.repo,
+            "outputCollection": self.output_collection,
+            "logFile": str(self.log_path),
+            "error": self.error,
+            "results": [{"id": "ocps.log", "uri": self.log_path.as_uri()}],
+        }
