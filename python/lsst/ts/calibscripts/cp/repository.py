@@ -153,6 +153,7 @@ def create_repository(
         # Keep the explicit database URL instead of the default SQLite file
         # under the root.
         force_config_root = False
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
         Butler.makeRepo(str(root), config=config, forceConfigRoot=force_config_root)
@@ -160,6 +161,8 @@ def create_repository(
         # Leave no half-made repository behind: a butler.yaml without a
         # registry would make the next attempt fail with "already exists".
         (root / "butler.yaml").unlink(missing_ok=True)
+        if created and not any(root.iterdir()):
+            root.rmdir()
         raise RepositoryError(_explain_database_error(db, err)) from err
     register_instruments(root, instruments)
     _log.info("Created Butler repository %s with instruments %s", root, ", ".join(instruments))
@@ -167,11 +170,11 @@ def create_repository(
 
 
 def _explain_database_error(db: str | None, err: Exception) -> str:
-    text = f"{type(err).__name__}: {err}"
+    text = f"{type(err).__name__}: {err}".rstrip(". ")
     if db is None or not db.startswith("postgresql"):
         return f"Cannot create the repository registry: {text}"
     hints = []
-    if isinstance(err, ModuleNotFoundError | ImportError) or "psycopg" in text:
+    if isinstance(err, ModuleNotFoundError | ImportError) or "No module named" in text:
         hints.append("install the PostgreSQL driver: pip install 'psycopg[binary]'")
     if "btree_gist" in text or "gist" in text.lower():
         hints.append("run 'CREATE EXTENSION btree_gist;' in the database as its owner")
