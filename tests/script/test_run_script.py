@@ -70,7 +70,8 @@ def test_run_script_bad_config_names_the_problem(tmp_path: Path) -> None:
 def test_run_script_unknown_script() -> None:
     result = run("no/such.py")
     assert result.returncode == 2
-    assert "No script 'no/such.py'; available scripts: examples/sleep.py" in result.stderr
+    assert "No script 'no/such.py'; available scripts: " in result.stderr
+    assert "examples/sleep.py" in result.stderr
 
 
 def test_find_and_load_by_file_path() -> None:

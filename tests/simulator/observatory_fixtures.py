@@ -15,7 +15,7 @@ TEST_TIME_SCALE = 0.01
 
 @asynccontextmanager
 async def running_observatory(
-    var_dir: Path, instrument: str = "LATISS", *, with_ocps: bool = False
+    var_dir: Path, instrument: str = "LATISS", *, with_ocps: bool = False, geometry: str = "reduced"
 ) -> AsyncIterator[tuple[SimulatedObservatory, sal.Domain]]:
     """Run an observatory in ``var_dir``; yield it and a domain to talk to it."""
     domain = sal.Domain()
@@ -23,7 +23,7 @@ async def running_observatory(
         instrument=instrument,
         var_dir=var_dir,
         time_scale=TEST_TIME_SCALE,
-        reduced_geometry=True,
+        geometry=geometry,
         with_ocps=with_ocps,
     )
     async with SimulatedObservatory(config, domain=domain) as observatory:

@@ -188,7 +188,11 @@ def _add_sim_commands(subparsers: Any) -> None:
         default=1.0,
         help="wall-clock seconds per observatory second (default 1: real time)",
     )
-    sim.add_argument("--reduced-geometry", action="store_true", help="simulate small detectors")
+    sim.add_argument(
+        "--geometry",
+        default="full",
+        help="detector geometry: full (default), reduced (fast), or NXxNY data pixels per amp",
+    )
     sim.set_defaults(handler=_sim)
 
 
@@ -202,7 +206,7 @@ def _sim(args: argparse.Namespace) -> int:
         instrument=args.instrument,
         repo=Path(args.repo) if args.repo else None,
         time_scale=args.time_scale,
-        reduced_geometry=args.reduced_geometry,
+        geometry=args.geometry,
     )
     asyncio.run(serve(config))
     return 0

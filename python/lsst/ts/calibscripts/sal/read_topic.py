@@ -80,10 +80,11 @@ class ReadTopic:
 
     @property
     def callback(self) -> ReadCallback | None:
-        """Function (sync or async) called with each new message, or None.
+        """Function called with each new message, or None.
 
-        Callbacks run one at a time in arrival order. While a callback is
-        set, `next` may not be used.
+        A plain function is called as the message arrives; a coroutine
+        function is awaited, one message at a time, in arrival order. While
+        a callback is set, `next` may not be used.
         """
         return self._callback
 
@@ -168,6 +169,10 @@ class ReadTopic:
                     future.set_result(message)
             self._data_waiters.clear()
         if self._callback is not None:
+            if not self._callback_queue and not inspect.iscoroutinefunction(self._callback):
+                # A plain function runs at once, in order: no task, nothing left pending.
+                self._call_now(message)
+                return
             self._callback_queue.append(message)
             if self._callback_task is None or self._callback_task.done():
                 self._callback_task = asyncio.create_task(self._run_callbacks())
@@ -181,6 +186,15 @@ class ReadTopic:
             self._warned_overflow = True
             self.log.warning("Queue of %s is full; dropping the oldest messages", self.definition.attr_name)
         self._queue.append(message)
+
+    def _call_now(self, message: BaseMessage) -> None:
+        assert self._callback is not None
+        try:
+            result = self._callback(message)
+            if inspect.isawaitable(result):
+                raise TypeError("a plain-function callback returned an awaitable; use an async def callback")
+        except Exception:
+            self.log.exception("Callback %s failed on %s", self._callback, self.definition.attr_name)
 
     async def _run_callbacks(self) -> None:
         while self._callback_queue and self._callback is not None:

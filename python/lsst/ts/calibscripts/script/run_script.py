@@ -294,9 +294,10 @@ def make_parser() -> argparse.ArgumentParser:
         help="with --simulate: wall-clock seconds per observatory second (default 1)",
     )
     simulation.add_argument(
-        "--reduced-geometry",
-        action="store_true",
-        help="with --simulate: small detectors (fast; for tests and demonstrations)",
+        "--geometry",
+        default="full",
+        help="with --simulate: detector geometry: full (default), reduced (small and fast), "
+        "or NXxNY data pixels per amp",
     )
     return parser
 
@@ -366,7 +367,7 @@ async def amain(argv: Sequence[str] | None = None) -> int:
         from ..simulator.observatory import ObservatoryConfig, SimulatedObservatory
 
         observatory_config = ObservatoryConfig(
-            instrument=instrument, time_scale=args.time_scale, reduced_geometry=args.reduced_geometry
+            instrument=instrument, time_scale=args.time_scale, geometry=args.geometry
         )
         try:
             config, repo = simulation_repo(config, args.repo, observatory_config.repo_path)

@@ -8,6 +8,7 @@ __all__ = [
     "CameraFaults",
     "SimulatedCameraConfig",
     "SimulatedCameraCsc",
+    "geometry_from_name",
     "parse_key_value_map",
 ]
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from astropy.time import Time
 
 from ..cp.camera_description import InstrumentDescription, get_instrument_description
-from ..cp.geometry import DetectorGeometry, itl_geometry, reduced_itl_geometry
+from ..cp.geometry import DetectorGeometry, itl_geometry, make_itl_geometry, reduced_itl_geometry
 from ..cp.raw_file import ObservationMetadata, write_raw
 from ..sal import BaseCsc, BaseMessage, Domain, ExpectedError, Remote, State
 from ..sal.timestamps import current_tai
@@ -48,6 +49,34 @@ IMAGE_TYPES = frozenset(
 
 # The camera model knows the physics of these names; the others are illuminated frames.
 _MODEL_TYPE = {"BIAS": "BIAS", "DARK": "DARK"}
+
+
+def geometry_from_name(name: str) -> DetectorGeometry:
+    """Return a detector geometry by name.
+
+    Parameters
+    ----------
+    name : `str`
+        ``full`` (ITL, 16 amps of 509 x 2000 data pixels), ``reduced``
+        (16 amps of 64 x 100, for fast tests), or ``<nx>x<ny>`` data pixels
+        per amp with the full ITL prescan and overscans (e.g. ``200x200``
+        for tests that need more pixels, such as gains).
+
+    Raises
+    ------
+    ValueError
+        If the name is none of those.
+    """
+    if name == "full":
+        return itl_geometry()
+    if name == "reduced":
+        return reduced_itl_geometry()
+    nx, sep, ny = name.partition("x")
+    if sep and nx.isdigit() and ny.isdigit() and int(nx) > 0 and int(ny) > 0:
+        return make_itl_geometry(
+            data_nx=int(nx), data_ny=int(ny), prescan=3, serial_overscan=64, parallel_overscan=48
+        )
+    raise ValueError(f"Unknown geometry {name!r}: use full, reduced or <nx>x<ny> (e.g. 200x200)")
 
 
 def parse_key_value_map(text: str) -> dict[str, str]:
@@ -99,8 +128,9 @@ class SimulatedCameraConfig:
     time_scale : `float`
         Wall-clock seconds per observatory second: 1 is real time, 0.05 runs
         a 30 s dark in 1.5 s. Pixel simulation takes the time it takes.
-    reduced_geometry : `bool`
-        Write small detectors (tests) instead of full ITL detectors.
+    geometry : `str`
+        Detector geometry: ``full``, ``reduced`` or ``<nx>x<ny>``
+        (see `geometry_from_name`).
     seed : `int`
         Seed of the camera model.
     readout_time : `float`
@@ -115,15 +145,15 @@ class SimulatedCameraConfig:
     data_dir: Path
     state_dir: Path
     time_scale: float = 1.0
-    reduced_geometry: bool = False
+    geometry: str = "full"
     seed: int = 1
     readout_time: float = 2.0
     flat_flux: float = 2000.0
     idle_time: float = 60.0
 
-    def geometry(self) -> DetectorGeometry:
+    def detector_geometry(self) -> DetectorGeometry:
         """Detector geometry to simulate."""
-        return reduced_itl_geometry() if self.reduced_geometry else itl_geometry()
+        return geometry_from_name(self.geometry)
 
 
 # Relative throughput of filters for flats (a flat-field screen through the filter).
@@ -167,7 +197,7 @@ class SimulatedCameraCsc(BaseCsc):
         self.instrument: InstrumentDescription = get_instrument_description(instrument)
         self.camera_config = config
         self.faults = CameraFaults()
-        geometry = config.geometry()
+        geometry = config.detector_geometry()
         self.models = {
             det.full_name: CameraModel(det, geometry, seed=config.seed * 1000 + det.id)
             for det in self.instrument.detectors

@@ -26,7 +26,13 @@ from lsst.daf.butler import Butler, CollectionType
 from ..cp.repository import ensure_repository
 from ..resources import project_var_dir
 from ..sal import BaseCsc, Domain, State
-from .camera_csc import ATCameraCsc, CCCameraCsc, SimulatedCameraConfig, SimulatedCameraCsc
+from .camera_csc import (
+    ATCameraCsc,
+    CCCameraCsc,
+    SimulatedCameraConfig,
+    SimulatedCameraCsc,
+    geometry_from_name,
+)
 from .header_service_csc import HeaderServiceCsc
 from .oods_csc import OodsCsc
 from .spectrograph_csc import ATSpectrographCsc
@@ -58,8 +64,9 @@ class ObservatoryConfig:
         Root of everything the observatory writes (raws, job scratch).
     time_scale : `float`
         Wall-clock seconds per observatory second.
-    reduced_geometry : `bool`
-        Simulate small detectors (tests) instead of full ITL detectors.
+    geometry : `str`
+        Detector geometry: ``full`` (default), ``reduced`` (fast tests) or
+        ``<nx>x<ny>`` data pixels per amp.
     seed : `int`
         Seed of the camera model.
     db : `str`, optional
@@ -73,7 +80,7 @@ class ObservatoryConfig:
     repo: Path | None = None
     var_dir: Path = DEFAULT_VAR_DIR
     time_scale: float = 1.0
-    reduced_geometry: bool = False
+    geometry: str = "full"
     seed: int = 1
     db: str | None = None
     with_ocps: bool = True
@@ -81,6 +88,7 @@ class ObservatoryConfig:
     def __post_init__(self) -> None:
         if self.instrument not in INSTRUMENTS:
             raise ValueError(f"Unknown instrument {self.instrument!r}; use one of {', '.join(INSTRUMENTS)}")
+        geometry_from_name(self.geometry)  # fail now, not when the camera starts
         if self.time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {self.time_scale}")
         self.var_dir = Path(self.var_dir).expanduser().resolve()
@@ -149,7 +157,7 @@ class SimulatedObservatory:
             data_dir=cfg.var_dir / "raw",
             state_dir=cfg.var_dir / "state",
             time_scale=cfg.time_scale,
-            reduced_geometry=cfg.reduced_geometry,
+            geometry=cfg.geometry,
             seed=cfg.seed,
         )
         enabled = State.ENABLED
