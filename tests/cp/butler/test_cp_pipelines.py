@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from lsst.daf.butler import Butler
 
 from lsst.ts.calibscripts.cp.certification import certify_calibrations
-from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline
+from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline, verification_pipeline
 from lsst.ts.calibscripts.cp.statistics import sigma_clipped_stats
 from lsst.ts.calibscripts.cp.tasks.image_conventions import (
     calib_input_key,
@@ -118,7 +119,23 @@ def test_comcam_bias_and_flat_keep_relative_detector_response(comcam_night: ComC
         exposure_query("LSSTComCam", comcam_night.flats),
         ["isr:doDefect=False", "isr:doDark=False"],
     )
-    from lsst.daf.butler import Butler
+    # Verification merges the nine detectors of each exposure.
+    run_pipetask(
+        repo,
+        verification_pipeline("LSSTComCam", "verifyBias"),
+        [raw, "u/test/comcamBias"],
+        "u/test/comcamVerifyBias",
+        exposure_query("LSSTComCam", comcam_night.biases),
+    )
+    with Butler.from_config(str(repo), collections=["u/test/comcamVerifyBias"]) as butler:
+        stats = butler.get("verifyBiasStats", instrument="LSSTComCam")
+        exp_stats = butler.get("verifyBiasExpStats", instrument="LSSTComCam", exposure=comcam_night.biases[0])
+    names = [f"R22_S{d // 3}{d % 3}" for d in range(9)]
+    assert set(exp_stats) == {*names, "SUCCESS"}
+    # Two biases verified against their own mean: RN * sqrt(1/2), NOISE fails everywhere.
+    failures = stats[comcam_night.biases[0]]["FAILURES"]
+    assert {failure.split()[0] for failure in failures} == set(names)
+    assert "R22_S11 C10 NOISE" in failures and stats["SUCCESS"] is False
 
     with Butler.from_config(str(repo), collections=["u/test/comcamFlat"]) as butler:
         scales = butler.get("cpFlatNormScales", instrument="LSSTComCam", physical_filter="r_03")
