@@ -54,6 +54,7 @@ class RedisServer:
         self.executable = path
         self.port = port if port is not None else _free_port()
         self._process: subprocess.Popen[str] | None = None
+        self._drain_thread: threading.Thread | None = None
         self._output: collections.deque[str] = collections.deque(maxlen=50)
 
     @staticmethod
@@ -104,7 +105,8 @@ class RedisServer:
         ready = threading.Event()
         # Read the log in a thread: it tells when the server is ready, and
         # keeps the pipe drained for the server's whole life.
-        threading.Thread(target=self._drain, args=(process, ready), daemon=True).start()
+        self._drain_thread = threading.Thread(target=self._drain, args=(process, ready), daemon=True)
+        self._drain_thread.start()
         if not ready.wait(timeout) or not self.running:
             self.kill()
             output = "\n".join(self._output)
@@ -120,23 +122,30 @@ class RedisServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Shut the server down (SIGTERM) and wait for it to exit."""
-        if self._process is not None:
-            if self._process.poll() is None:
-                self._process.terminate()
-                try:
-                    self._process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
-                    self._process.wait()
-            self._process = None
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._reap()
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash would."""
-        if self._process is not None:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._process.wait()
-            self._process = None
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._process is None:
+            return
+        self._process.wait()
+        if self._drain_thread is not None:
+            self._drain_thread.join()  # reads to the end of the log, which the exit closed
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._process = None
+        self._drain_thread = None
 
     def __enter__(self) -> RedisServer:
         self.start()

@@ -407,6 +407,9 @@ class RedisTransport(Transport):
     async def publish(self, topic_name: str, message: BaseMessage) -> None:
         """Queue a message for the writer and wait until the server has it.
 
+        Once called, the message is sent even if the caller is cancelled
+        while waiting, as with the in-process transport.
+
         Raises
         ------
         redis.exceptions.ResponseError
@@ -426,8 +429,11 @@ class RedisTransport(Transport):
             while len(batch) < _WRITE_BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
             try:
-                # A publisher that gave up (cancelled) no longer wants its message sent.
-                await self._send([o for o in batch if not o.future.done()])
+                # Messages whose publisher was cancelled meanwhile are sent too:
+                # a component that closes right after acknowledging a command
+                # (exitControl, a script's last command) cancels the publisher
+                # of that ack, which must still arrive, as it would in process.
+                await self._send(batch)
             except Exception as e:
                 _log.exception("Could not publish %d message(s) to Redis at %s", len(batch), self.url)
                 for outgoing in batch:

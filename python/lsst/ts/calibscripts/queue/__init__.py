@@ -1,0 +1,12 @@
+"""The ScriptQueue CSC: runs SAL scripts for operators (ATQueue, MTQueue).
+
+`ScriptQueue` is the CSC, `QueueModel` the ordered queue and the rules
+that run it, `ScriptInfo` one script's record, and the launchers how
+scripts are started (a process each over a networked transport, a task in
+the queue's process over the in-process one).
+"""
+
+from .launcher import *
+from .queue_model import *
+from .script_info import *
+from .script_queue import *
