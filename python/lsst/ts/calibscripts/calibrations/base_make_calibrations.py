@@ -95,6 +95,8 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.ocps: OcpsClient | None = None
+        #: Gains from flat pairs: {(exposure 1, exposure 2): {detector: {amp: gain}}}.
+        self.pair_gains: dict[tuple[int, int], dict[int, dict[str, float]]] = {}
 
     # --- what subclasses provide ------------------------------------------
 
@@ -687,6 +689,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         )
         record.generation_collection = job.output_collection
         gains = await asyncio.to_thread(self._read_pair_gains, job.output_collection, pairs)
+        self.pair_gains = gains
         self.log.info("%s", format_gains_table(gains, self.instrument))
         if full and self.config.generate_calibrations:
             await self._certify("PTC", "ptc", job.output_collection)
