@@ -208,6 +208,8 @@ class SimulatedCameraCsc(BaseCsc):
         self._take_images_count = 0
         self._busy = False
         self._last_readout_end = -float("inf")
+        #: Wall-clock seconds spent simulating and writing pixels (for benchmarks).
+        self.pixel_seconds = 0.0
         super().__init__(name, initial_state=initial_state, domain=domain)
         # Concurrent callbacks, so a takeImages during an exposure is refused, not queued.
         self.cmd_takeImages.allow_multiple_callbacks = True
@@ -376,6 +378,7 @@ class SimulatedCameraCsc(BaseCsc):
             path = directory / f"{metadata.obs_id}_{sensor}.fits"
             write_raw(path, metadata, model.detector, model.geometry, amps, overwrite=True)
             paths.append(path)
+        self.pixel_seconds += time.perf_counter() - t0
         return paths
 
 
