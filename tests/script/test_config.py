@@ -90,6 +90,27 @@ def test_every_problem_reported() -> None:
     assert "bogus" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("n_bias: 3\nn_bias: 4\n", [(2, "n_bias")]),
+        (
+            "n_bias: x\noptions:\n  levl: DEBUG\nbogus: 1\n",
+            [(4, "bogus"), (1, "n_bias"), (3, "options.levl")],
+        ),
+        ("calib_collection: x\ngenerate_calibrations=True\n", [(2, "generate_calibrations")]),
+        ("n_bias: [1, 2\n", [(2, "")]),
+        ("- n_bias\n", [(None, "")]),
+    ],
+)
+def test_problems_located_one_by_one(text: str, expected: list[tuple[int | None, str]]) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(text)
+    problems = info.value.problems
+    assert [(p.line, p.option) for p in problems] == expected
+    assert "; ".join(p.message for p in problems) == str(info.value)
+
+
 def test_procedure_example_with_slip_is_refused() -> None:
     # From the LATISS procedure's PTC example: "generate_calibrations=True".
     text = (

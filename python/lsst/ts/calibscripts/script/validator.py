@@ -13,7 +13,7 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from .config_errors import ConfigError
+from .config_errors import ConfigError, ConfigProblem
 from .yaml_config import KeyLines
 
 
@@ -83,42 +83,49 @@ class DefaultingValidator:
         ------
         ConfigError
             Listing every problem: the option path, the value and what is
-            wrong; unknown options get a "did you mean" suggestion.
+            wrong; unknown options get a "did you mean" suggestion. Its
+            ``problems`` has them one by one, with line and option.
         """
         result: dict[str, Any] = copy.deepcopy(dict(config or {}))
         errors = sorted(self._validator.iter_errors(result), key=lambda e: list(e.absolute_path))
         if errors:
-            raise ConfigError("; ".join(self._describe(e, lines or {}) for e in errors))
+            problems = [problem for error in errors for problem in self._describe(error, lines or {})]
+            raise ConfigError("; ".join(problem.message for problem in problems), problems)
         return result
 
-    def _describe(self, error: jsonschema.exceptions.ValidationError, lines: KeyLines) -> str:
+    def _describe(self, error: jsonschema.exceptions.ValidationError, lines: KeyLines) -> list[ConfigProblem]:
         path = tuple(str(p) for p in error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             schema = error.schema if isinstance(error.schema, Mapping) else {}
             allowed = list(schema.get("properties", {}))
             unknown = [k for k in error.instance if k not in allowed]
-            return "; ".join(self._describe_unknown((*path, key), allowed, lines) for key in unknown)
-        where = self._where(path, lines)
+            return [self._describe_unknown((*path, key), allowed, lines) for key in unknown]
+        line = self._line(path, lines)
+        where = f"line {line}: " if line is not None else ""
         if not path:
-            return f"{where}configuration: {error.message}"
+            return [ConfigProblem(f"{where}configuration: {error.message}", line)]
         option = ".".join(path)
-        return f"{where}config option {option!r} = {error.instance!r}: {error.message}"
+        message = f"{where}config option {option!r} = {error.instance!r}: {error.message}"
+        return [ConfigProblem(message, line, option)]
 
-    def _describe_unknown(self, path: tuple[str, ...], allowed: list[str], lines: KeyLines) -> str:
+    def _describe_unknown(self, path: tuple[str, ...], allowed: list[str], lines: KeyLines) -> ConfigProblem:
         key = path[-1]
-        message = f"{self._where(path, lines)}unknown config option {'.'.join(path)!r}"
+        line = self._line(path, lines)
+        where = f"line {line}: " if line is not None else ""
+        message = f"{where}unknown config option {'.'.join(path)!r}"
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         if not close:
             # Also catch extensions and truncations (calibration_collection -> calib_collection).
             close = [a for a in allowed if a.startswith(key.split("_")[0]) and len(key.split("_")) > 1][:1]
         if close:
             message += f"; did you mean {close[0]!r}?"
-        return message
+        return ConfigProblem(message, line, ".".join(path))
 
     @staticmethod
-    def _where(path: tuple[str, ...], lines: KeyLines) -> str:
+    def _line(path: tuple[str, ...], lines: KeyLines) -> int | None:
+        """Return the line of the option, or of its nearest parent that has one."""
         for n in range(len(path), 0, -1):
             line = lines.get(path[:n])
             if line is not None:
-                return f"line {line}: "
-        return ""
+                return line
+        return None

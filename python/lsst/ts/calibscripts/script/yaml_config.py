@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .config_errors import ConfigError
+from .config_errors import ConfigError, ConfigProblem
 
 #: Position (1-based line) of each key path, e.g. ``("n_bias",): 3``.
 KeyLines = dict[tuple[str, ...], int]
@@ -30,10 +30,11 @@ def _check_key_equals_value(text: str) -> None:
         match = _KEY_EQUALS_VALUE.match(stripped)
         if match and ":" not in stripped.split("=", 1)[0]:
             key, value = match.group(1), (match.group(2) or "").strip()
-            raise ConfigError(
+            message = (
                 f"line {lineno}: {line.strip()!r} is not valid configuration YAML; "
                 f"write {key}: {value} (a colon and a space, not '=')"
             )
+            raise ConfigError(message, [ConfigProblem(message, lineno, key)])
 
 
 def _walk(node: yaml.Node, path: tuple[str, ...], lines: KeyLines) -> None:
@@ -44,10 +45,11 @@ def _walk(node: yaml.Node, path: tuple[str, ...], lines: KeyLines) -> None:
             line = key_node.start_mark.line + 1
             if key in seen:
                 where = ".".join((*path, key))
-                raise ConfigError(
+                message = (
                     f"line {line}: duplicated key {where!r} (first given on line {seen[key]}); "
                     "remove one of them"
                 )
+                raise ConfigError(message, [ConfigProblem(message, line, where)])
             seen[key] = line
             lines[(*path, key)] = line
             _walk(value_node, (*path, key), lines)
@@ -85,7 +87,9 @@ def parse_config_yaml(text: str) -> tuple[dict[str, Any], KeyLines]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ConfigError(f"{where}configuration is not valid YAML: {e.problem or e}") from e
+        message = f"{where}configuration is not valid YAML: {e.problem or e}"
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(message, [ConfigProblem(message, line)]) from e
     except yaml.YAMLError as e:
         raise ConfigError(f"configuration is not valid YAML: {e}") from e
     lines: KeyLines = {}
