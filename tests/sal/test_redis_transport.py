@@ -273,3 +273,50 @@ async def test_reconnects_after_server_restart(
                 assert state.summaryState == sal.State.ENABLED
                 ack = await late.cmd_execute.set_start(pipeline="after", timeout=10)
                 assert ack.ack == SalRetCode.CMD_COMPLETE
+
+
+async def test_close_fails_a_publish_the_server_never_took(transport_log: _LogWaiter) -> None:
+    model = sal.message_model(sal.ComponentInterface.load("OCPS").events["job_result"])
+    with RedisServer() as server:
+        transport = RedisTransport(server.url)
+        await transport.start()
+        server.kill()
+        publish = asyncio.create_task(transport.publish("lsst.test.OCPS.logevent_job_result", model()))
+        await transport_log.wait_for("Could not publish")
+        await transport.close()
+        with pytest.raises(ConnectionError, match="closed before the message was sent"):
+            await asyncio.wait_for(publish, 10)
+
+
+async def test_bad_entries_and_failing_callbacks_do_not_stop_the_reader(
+    redis_env: str, transport_log: _LogWaiter
+) -> None:
+    model = sal.message_model(sal.ComponentInterface.load("OCPS").events["job_result"])
+    topic = "lsst.test.OCPS.logevent_job_result"
+    transport = RedisTransport()
+    await transport.start()
+    client = redis.asyncio.Redis.from_url(redis_env)
+    try:
+        received: list[str] = []
+        got_last = asyncio.Event()
+
+        def fail(message: sal.BaseMessage) -> None:
+            raise RuntimeError("callback bug")
+
+        def keep(message: sal.BaseMessage) -> None:
+            received.append(message.job_id)
+            if message.job_id == "last":
+                got_last.set()
+
+        await transport.subscribe(topic, model, fail, history=False)
+        await transport.subscribe(topic, model, keep, history=False)
+        await client.xadd(topic, {"m": b'{"job_id": 3}'})  # wrong type
+        await client.xadd(topic, {"other": b"x"})  # not a message at all
+        await transport.publish(topic, model(job_id="last"))
+        await asyncio.wait_for(got_last.wait(), 10)
+        assert received == ["last"]
+        await transport_log.wait_for("Subscriber of lsst.test.OCPS.logevent_job_result failed")
+        await transport_log.wait_for("that is not a valid OCPS_logevent_job_result")
+    finally:
+        await client.aclose()
+        await transport.close()

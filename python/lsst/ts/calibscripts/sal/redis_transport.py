@@ -244,6 +244,8 @@ class RedisTransport(Transport):
         self._wake_cursor: _StreamId = (0, 0)
         self._reading = False
         self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        # The batch the writer is sending (taken from the outbox).
+        self._sending: list[_Outgoing] = []
         # The latest message this transport published per topic and index,
         # to restore late-joiner data after a server restart that lost it.
         self._own_latest: dict[str, collections.OrderedDict[int, bytes]] = {}
@@ -295,16 +297,20 @@ class RedisTransport(Transport):
         self._closed = True
         if self._client is None:
             return
-        if self._connected and not self._outbox.empty():
+        if self._connected:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), _CLOSE_FLUSH_TIMEOUT)
+        sending = self._sending
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        while not self._outbox.empty():
-            outgoing = self._outbox.get_nowait()
+        # Whatever could not be sent: its publishers must not wait forever.
+        unsent = sending + [self._outbox.get_nowait() for _ in range(self._outbox.qsize())]
+        for outgoing in unsent:
             if not outgoing.future.done():
-                outgoing.future.set_exception(ConnectionError(f"RedisTransport to {self.url} closed"))
+                outgoing.future.set_exception(
+                    ConnectionError(f"RedisTransport to {self.url} closed before the message was sent")
+                )
         if self._connected:
             # Failing to delete is harmless: the key holds one tiny entry and expires.
             with contextlib.suppress(redis.exceptions.RedisError, ConnectionError, TimeoutError):
@@ -343,7 +349,7 @@ class RedisTransport(Transport):
                 "Lost connection to Redis at %s (%s); readers will resume and publishes will be "
                 "retried every %s s at most until it is back",
                 self.url,
-                error or type(error).__name__,
+                str(error) or type(error).__name__,
                 _RETRY_MAX,
             )
 
@@ -428,6 +434,7 @@ class RedisTransport(Transport):
             batch = [await self._outbox.get()]
             while len(batch) < _WRITE_BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
+            self._sending = batch
             try:
                 # Messages whose publisher was cancelled meanwhile are sent too:
                 # a component that closes right after acknowledging a command
@@ -440,14 +447,19 @@ class RedisTransport(Transport):
                     if not outgoing.future.done():
                         outgoing.future.set_exception(e)
             finally:
+                self._sending = []
                 for _ in batch:
                     self._outbox.task_done()
 
     async def _send(self, batch: list[_Outgoing]) -> None:
         """Write a batch in one pipelined round trip, retrying while disconnected."""
         backoff = _Backoff()
+        reload_script = False
         while batch:
             try:
+                if reload_script:
+                    await self._load_scripts()
+                    reload_script = False
                 results = await self._pipeline_publish(batch)
             except _CONNECTION_ERRORS as e:
                 self._connection_lost(e)
@@ -466,8 +478,7 @@ class RedisTransport(Transport):
                     self._remember(outgoing)
                     if not outgoing.future.done():
                         outgoing.future.set_result(None)
-            if retry:
-                await self._load_scripts()
+            reload_script = bool(retry)
             batch = retry
 
     async def _pipeline_publish(self, batch: Sequence[_Outgoing]) -> list[Any]:
@@ -569,6 +580,11 @@ class RedisTransport(Transport):
                 self._connection_lost(e)
                 await backoff.wait()
                 continue
+            except redis.exceptions.RedisError:
+                # E.g. a key of ours overwritten with another type: keep reading the rest.
+                _log.exception("Reading from Redis at %s failed; retrying", self.url)
+                await backoff.wait()
+                continue
             finally:
                 self._reading = False
             backoff.reset()
@@ -591,7 +607,7 @@ class RedisTransport(Transport):
             model = stream.subscriptions[0].model
             decoded = []
             for raw_id, fields in entries:
-                entry_id, payload = _parse_id(raw_id), fields[b"m"]
+                entry_id, payload = _parse_id(raw_id), fields.get(b"m", b"")
                 message = self._decode(key, model, payload)
                 if message is not None:
                     decoded.append(
