@@ -448,8 +448,12 @@ class QueueModel:
 
     async def _on_script_state(self, data: BaseMessage) -> None:
         info = self._scripts.get(data.salIndex)
-        if info is not None and info.on_state(data):  # else another queue's script
-            await self.script_callback(info)
+        if info is None or not info.on_state(data):  # another queue's script, or no change
+            return
+        await self.script_callback(info)
+        if info.runnable:
+            # The state may arrive after the configure acknowledgement.
+            await self._update()
 
     def _insert_position(self, location: int, location_sal_index: int) -> int:
         """Return where in `queue` a script goes.

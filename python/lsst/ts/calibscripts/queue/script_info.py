@@ -197,7 +197,7 @@ class ScriptInfo:
         self.timestamps.process_start = current_tai()
         await self.on_change(self)
         try:
-            self._launched = await self._launch(launcher)
+            self._launched = await launcher.launch(self.full_path, self.index)
         except ScriptLaunchError as e:
             await self._ended(ScriptProcessState.LOADFAILED, str(e))
             raise ExpectedError(f"{self.name} failed to load: {e}") from e
@@ -217,9 +217,6 @@ class ScriptInfo:
         self.process_state = ScriptProcessState.LOADFAILED
         await self.on_change(self)
         raise ExpectedError(f"{self.name} failed to load: {self.reason}; terminated")
-
-    async def _launch(self, launcher: ScriptLauncher) -> LaunchedScript:
-        return await launcher.launch(self.full_path, self.index)
 
     async def configure(self, timeout: float = COMMAND_TIMEOUT) -> None:
         """Configure the loaded script.
@@ -249,7 +246,7 @@ class ScriptInfo:
         problem = ""
         if not command.done():
             command.cancel()
-            problem = self.reason or f"it exited with code {self.exit_code} while being configured"
+            problem = self.reason
         elif (error := command.exception()) is not None:
             if isinstance(error, AckTimeoutError):
                 problem = f"no answer to configure within {timeout} s"
@@ -322,19 +319,19 @@ class ScriptInfo:
             self.log.exception("Lost track of %s", self.name)
             code, self.reason = -1, f"lost track of the script: {e}"
         self.exit_code = code
-        if (
-            self.process_state in (ScriptProcessState.RUNNING, ScriptProcessState.CONFIGURED)
-            and not self.terminated
-        ):
-            # The final state may still be on its way.
+        if self.ready.done() and not self.terminated:
+            # A script that was ready writes a final state before it exits;
+            # that message may still be on its way.
             await asyncio.wait([self._final_state_seen], timeout=FINAL_STATE_GRACE)
         if self.terminated:
             state = ScriptProcessState.TERMINATED
-        elif self.process_state == ScriptProcessState.LOADING:
+        elif not self.ready.done():
             state = ScriptProcessState.LOADFAILED
             self.reason = f"exited with code {code} before reporting UNCONFIGURED"
-        elif self.process_state == ScriptProcessState.CONFIGURE_FAILED:
+        elif self.process_state in (ScriptProcessState.LOADING, ScriptProcessState.CONFIGURE_FAILED):
+            # Ready, but it ended before its configuration was accepted.
             state = ScriptProcessState.CONFIGURE_FAILED
+            self.reason = self.reason or f"exited with code {code} while being configured"
         else:
             state = ScriptProcessState.DONE
         await self._ended(state, self.reason)
