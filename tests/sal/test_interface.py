@@ -109,3 +109,19 @@ def test_malformed_definition_is_rejected(tmp_path: Path, monkeypatch: pytest.Mo
             ComponentInterface.load.__wrapped__(ComponentInterface, "Broken")
     finally:
         interface_module._load_generics.cache_clear()
+
+
+def test_private_field_names_are_reserved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "interfaces").mkdir()
+    source = interface_module.schemas_dir() / "interfaces" / "generics.yaml"
+    (tmp_path / "interfaces" / "generics.yaml").write_text(source.read_text())
+    (tmp_path / "interfaces" / "Clash.yaml").write_text(
+        "name: Clash\ncommands:\n  move:\n    fields:\n      salIndex: {type: int}\n"
+    )
+    monkeypatch.setattr(interface_module, "schemas_dir", lambda: tmp_path)
+    interface_module._load_generics.cache_clear()
+    try:
+        with pytest.raises(InterfaceDefinitionError, match=r"Clash\.move defines \['salIndex'\]"):
+            ComponentInterface.load.__wrapped__(ComponentInterface, "Clash")
+    finally:
+        interface_module._load_generics.cache_clear()

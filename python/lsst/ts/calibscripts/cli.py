@@ -8,6 +8,7 @@ Usage::
     calibscripts pipelines env
     calibscripts pipelines path INSTRUMENT NAME
     calibscripts sim LATISS|LSSTComCam [--repo PATH] [--time-scale X]
+    calibscripts queue ATQueue|MTQueue [--standard DIR] [--external DIR]
 
 Adding a group (``sim``, ``queue``, ``ui``...): write a function
 ``_add_<group>_commands(subparsers)`` that adds one parser whose
@@ -212,10 +213,17 @@ def _sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_queue_commands(subparsers: Any) -> None:
+    from .queue.cli import add_queue_command
+
+    add_queue_command(subparsers)
+
+
 _COMMAND_GROUPS: list[Callable[[Any], None]] = [
     _add_repo_commands,
     _add_pipelines_commands,
     _add_sim_commands,
+    _add_queue_commands,
 ]
 """Functions adding one sub-command group each to the top-level parser."""
 

@@ -144,7 +144,10 @@ class ControllerCommand:
         except asyncio.CancelledError:
             ackcmd = self.make_ackcmd(data, SalRetCode.CMD_ABORTED, result="Aborted")
         try:
-            await self.write_ackcmd(ackcmd)
+            # Shielded: a controller closing right after a command must still acknowledge it.
+            await asyncio.shield(self.write_ackcmd(ackcmd))
+        except asyncio.CancelledError:
+            raise
         except Exception:
             self.log.exception("Could not acknowledge %s", self.definition.attr_name)
 

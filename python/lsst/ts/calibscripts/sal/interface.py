@@ -199,7 +199,25 @@ def _read_yaml(path: Path) -> Any:
         raise InterfaceDefinitionError(f"Interface file {path} is not valid YAML: {e}") from e
 
 
+#: Fields every message carries; a topic may not define a field of the same name.
+_PRIVATE_FIELD_NAMES = frozenset(
+    {
+        "salIndex",
+        "private_sndStamp",
+        "private_rcvStamp",
+        "private_seqNum",
+        "private_identity",
+        "private_origin",
+    }
+)
+
+
 def _make_topic(component: str, kind: TopicKind, name: str, topic: _TopicFile) -> TopicDefinition:
+    clash = _PRIVATE_FIELD_NAMES & set(topic.fields)
+    if clash:
+        raise InterfaceDefinitionError(
+            f"{component}.{name} defines {sorted(clash)}, the name of a private field every message has"
+        )
     fields = tuple(
         FieldDefinition(
             name=field_name,
