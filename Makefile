@@ -19,9 +19,19 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev,bench]'
 	@touch $(STAMP)
 
-## The main job: run a script on the simulated observatory.
+# Each main-job run certifies into its own collection, so runs never conflict.
+RUN_STAMP := $(shell date -u +%Y%m%dT%H%M%S)
+RUN_COLLECTION := LATISS/calib/daily/run.$(RUN_STAMP)
+VAR_DIR ?= var
+
+## The main job: the LATISS daily default, generating and certifying
+## calibrations, on the simulated observatory (full detectors, embedded repo
+## under var/), then reading the results back with plain lsst.daf.butler.
 run: $(STAMP)
-	$(VENV)/bin/run_script examples/sleep.py -p sleep_time=0.5 -p checkpoints='[one, two, three]'
+	CALIBSCRIPTS_VAR_DIR=$(VAR_DIR) $(VENV)/bin/run_script auxtel/make_latiss_calibrations.py \
+		--simulate --time-scale 0.05 \
+		-p generate_calibrations=true -p n_processes=2 -p calib_collection=$(RUN_COLLECTION)
+	$(PY) examples/read_calibrations.py $(VAR_DIR)/repo/LATISS $(RUN_COLLECTION)
 
 ## The test command CI runs: lint, format check, type check, docs, tests.
 test: lint typecheck doc pytest
