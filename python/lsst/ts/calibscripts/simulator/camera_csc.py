@@ -367,6 +367,7 @@ class SimulatedCameraCsc(BaseCsc):
     def _write_raws(
         self, metadata: ObservationMetadata, sensors: list[str], model_type: str, flux: float, first: bool
     ) -> list[Path]:
+        t0 = time.perf_counter()
         directory = (
             self.camera_config.data_dir / self.instrument.name / str(metadata.day_obs) / metadata.obs_id
         )
