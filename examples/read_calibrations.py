@@ -11,7 +11,6 @@ flat valid for it; then read the gains measured from flat pairs
 import sys
 
 import numpy as np
-
 from lsst.daf.butler import Butler
 
 repo, calib_collection = sys.argv[1], sys.argv[2]
@@ -20,7 +19,11 @@ instrument = sys.argv[3] if len(sys.argv) > 3 else "LATISS"
 butler = Butler(repo, collections=[calib_collection])
 # The most recent flat of the night: every calibration valid for it.
 (flat_exposure,) = butler.query_dimension_records(
-    "exposure", instrument=instrument, where="exposure.observation_type = 'flat'", order_by="-exposure.id", limit=1
+    "exposure",
+    instrument=instrument,
+    where="exposure.observation_type = 'flat'",
+    order_by="-exposure.id",
+    limit=1,
 )
 exposure = flat_exposure.id
 print(f"butler = Butler({repo!r}, collections=[{calib_collection!r}])")

@@ -22,7 +22,14 @@ def run(args: list[str], var_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_simulated_bias_run_and_repo_choice(tmp_path: Path) -> None:
-    common = ["auxtel/make_latiss_calibrations.py", "--simulate", "--geometry", "reduced", "--time-scale", "0.01"]
+    common = [
+        "auxtel/make_latiss_calibrations.py",
+        "--simulate",
+        "--geometry",
+        "reduced",
+        "--time-scale",
+        "0.01",
+    ]
     options = ["-p", "script_mode=BIAS", "-p", "n_bias=2", "-p", "do_verify=false", "-p", "n_processes=1"]
     result = run([*common, *options], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
