@@ -143,6 +143,7 @@ class OcpsClient:
                 ) from None
             finally:
                 self._waiters.pop(job_id, None)
+        await self._final_ack(ack, job)
         job.exit_code = int(data.exit_code)
         try:
             job.result = json.loads(data.result) if data.result else {}
@@ -156,6 +157,14 @@ class OcpsClient:
             )
         self.log.info("OCPS job %s finished: %s -> %s", job_id, description, job.output_collection)
         return job
+
+    async def _final_ack(self, ack: BaseMessage, job: OcpsJob) -> None:
+        """Collect the execute command's final acknowledgement (sent after job_result)."""
+        try:
+            await self.remote.cmd_execute.next_ackcmd(ack, timeout=self.ack_timeout)
+        except AckError as e:
+            # The job_result already says how the job ended; the ack only confirms it.
+            self.log.warning("OCPS execute of job %s ended with %s", job.job_id, e)
 
     async def abort(self, job: OcpsJob) -> None:
         """Ask the OCPS to abort a job; a failure to do so is logged."""
