@@ -95,33 +95,27 @@ def test_unknown_component() -> None:
         ComponentInterface.load("NoSuch")
 
 
-def test_malformed_definition_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def load_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> ComponentInterface:
+    """Load one interface file written in a temporary schemas directory."""
     (tmp_path / "interfaces").mkdir()
     source = interface_module.schemas_dir() / "interfaces" / "generics.yaml"
     (tmp_path / "interfaces" / "generics.yaml").write_text(source.read_text())
-    (tmp_path / "interfaces" / "Broken.yaml").write_text(
-        "name: Broken\nevents:\n  thing:\n    fields:\n      x: {type: integer}\n"
-    )
+    (tmp_path / "interfaces" / f"{name}.yaml").write_text(text)
     monkeypatch.setattr(interface_module, "schemas_dir", lambda: tmp_path)
     interface_module._load_generics.cache_clear()
     try:
-        with pytest.raises(InterfaceDefinitionError, match=r"Broken\.yaml"):
-            ComponentInterface.load.__wrapped__(ComponentInterface, "Broken")
+        return ComponentInterface.load.__wrapped__(ComponentInterface, name)  # type: ignore[no-any-return]
     finally:
         interface_module._load_generics.cache_clear()
+
+
+def test_malformed_definition_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "name: Broken\nevents:\n  thing:\n    fields:\n      x: {type: integer}\n"
+    with pytest.raises(InterfaceDefinitionError, match=r"Broken\.yaml"):
+        load_from(tmp_path, monkeypatch, "Broken", text)
 
 
 def test_private_field_names_are_reserved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "interfaces").mkdir()
-    source = interface_module.schemas_dir() / "interfaces" / "generics.yaml"
-    (tmp_path / "interfaces" / "generics.yaml").write_text(source.read_text())
-    (tmp_path / "interfaces" / "Clash.yaml").write_text(
-        "name: Clash\ncommands:\n  move:\n    fields:\n      salIndex: {type: int}\n"
-    )
-    monkeypatch.setattr(interface_module, "schemas_dir", lambda: tmp_path)
-    interface_module._load_generics.cache_clear()
-    try:
-        with pytest.raises(InterfaceDefinitionError, match=r"Clash\.move defines \['salIndex'\]"):
-            ComponentInterface.load.__wrapped__(ComponentInterface, "Clash")
-    finally:
-        interface_module._load_generics.cache_clear()
+    text = "name: Clash\ncommands:\n  move:\n    fields:\n      salIndex: {type: int}\n"
+    with pytest.raises(InterfaceDefinitionError, match=r"Clash\.move defines \['salIndex'\]"):
+        load_from(tmp_path, monkeypatch, "Clash", text)

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["IMAGE_TYPES", "BaseCamera", "CheckpointCallback"]
+__all__ = ["BaseCamera", "CheckpointCallback"]
 
 import abc
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..cp.camera_description import IMAGE_TYPES, SHUTTER_CLOSED_IMAGE_TYPES
 from ..cp.ingest import exposure_id_from_obs_id
 from ..sal import Domain, Remote
 from .remote_group import RemoteGroup
-
-#: Image types ``take_imgtype`` accepts.
-IMAGE_TYPES = (
-    "BIAS",
-    "DARK",
-    "FLAT",
-    "OBJECT",
-    "ENGTEST",
-    "ACQ",
-    "CWFS",
-    "FOCUS",
-    "STUTTERED",
-    "INDOME",
-    "CBP",
-    "SFLAT",
-    "DFLAT",
-)
-_SHUTTER_CLOSED = ("BIAS", "DARK")
 
 #: Called before each image with a description, e.g. ``script.checkpoint``.
 CheckpointCallback = Callable[[str], Awaitable[None]]
@@ -115,7 +98,7 @@ class BaseCamera(RemoteGroup, abc.ABC):
         Parameters
         ----------
         imgtype : `str`
-            One of `IMAGE_TYPES`. BIAS forces ``exptime`` to 0.
+            One of ``lsst.ts.calibscripts.cp.camera_description.IMAGE_TYPES``. BIAS forces ``exptime`` to 0.
         exptime : `float`
             Exposure time (s); open-shutter types need at least 0.1 s.
         n : `int`
@@ -143,7 +126,7 @@ class BaseCamera(RemoteGroup, abc.ABC):
             raise ValueError(f"Unknown image type {imgtype!r}; use one of {', '.join(IMAGE_TYPES)}")
         if imgtype == "BIAS":
             exptime = 0.0
-        shutter = imgtype not in _SHUTTER_CLOSED
+        shutter = imgtype not in SHUTTER_CLOSED_IMAGE_TYPES
         if shutter and exptime < self.min_open_shutter_time:
             raise ValueError(
                 f"{imgtype} exposure time {exptime} s is below the {self.min_open_shutter_time} s "

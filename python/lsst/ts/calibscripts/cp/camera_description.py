@@ -19,13 +19,36 @@ from types import MappingProxyType
 from .geometry import AMP_NAMES
 
 __all__ = [
+    "IMAGE_TYPES",
     "LATISS",
     "LSST_COMCAM",
+    "SHUTTER_CLOSED_IMAGE_TYPES",
     "DetectorDescription",
     "FilterDescription",
     "InstrumentDescription",
     "get_instrument_description",
 ]
+
+
+#: Image types a Rubin camera takes (the ``imageType`` of ``takeImages``).
+IMAGE_TYPES: tuple[str, ...] = (
+    "BIAS",
+    "DARK",
+    "FLAT",
+    "OBJECT",
+    "ENGTEST",
+    "ACQ",
+    "CWFS",
+    "FOCUS",
+    "STUTTERED",
+    "INDOME",
+    "CBP",
+    "SFLAT",
+    "DFLAT",
+)
+
+#: Image types taken with the shutter closed.
+SHUTTER_CLOSED_IMAGE_TYPES: frozenset[str] = frozenset({"BIAS", "DARK"})
 
 
 @dataclass(frozen=True)

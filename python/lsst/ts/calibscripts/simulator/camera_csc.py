@@ -20,32 +20,18 @@ from pathlib import Path
 
 from astropy.time import Time
 
-from ..cp.camera_description import InstrumentDescription, get_instrument_description
+from ..cp.camera_description import (
+    IMAGE_TYPES,
+    SHUTTER_CLOSED_IMAGE_TYPES,
+    InstrumentDescription,
+    get_instrument_description,
+)
 from ..cp.geometry import DetectorGeometry, itl_geometry, make_itl_geometry, reduced_itl_geometry
 from ..cp.raw_file import ObservationMetadata, write_raw
 from ..sal import BaseCsc, BaseMessage, Domain, ExpectedError, Remote, State
 from ..sal.timestamps import current_tai
 from .camera_model import CameraModel
 from .image_names import ImageNameSource
-
-#: Image types a camera accepts (observatory-control's list).
-IMAGE_TYPES = frozenset(
-    {
-        "BIAS",
-        "DARK",
-        "FLAT",
-        "OBJECT",
-        "ENGTEST",
-        "ACQ",
-        "CWFS",
-        "FOCUS",
-        "STUTTERED",
-        "INDOME",
-        "CBP",
-        "SFLAT",
-        "DFLAT",
-    }
-)
 
 # The camera model knows the physics of these names; the others are illuminated frames.
 _MODEL_TYPE = {"BIAS": "BIAS", "DARK": "DARK"}
@@ -250,7 +236,7 @@ class SimulatedCameraCsc(BaseCsc):
             raise ExpectedError(f"Unknown imageType {image_type!r}; known: {sorted(IMAGE_TYPES)}")
         if image_type == "BIAS" and data.expTime != 0:
             raise ExpectedError(f"A BIAS must have expTime 0, got {data.expTime}")
-        if data.shutter and image_type in ("BIAS", "DARK"):
+        if data.shutter and image_type in SHUTTER_CLOSED_IMAGE_TYPES:
             raise ExpectedError(f"A {image_type} is taken with the shutter closed")
         sensors = self._sensors(data.sensors)
         scale = self.camera_config.time_scale
