@@ -9,6 +9,7 @@ Usage::
     calibscripts pipelines path INSTRUMENT NAME
     calibscripts sim LATISS|LSSTComCam [--repo PATH] [--time-scale X]
     calibscripts queue ATQueue|MTQueue [--standard DIR] [--external DIR]
+    calibscripts ui [--queue ATQueue|MTQueue] [--port N] [--with-queue] [--simulate LATISS|LSSTComCam]
 
 Adding a group (``sim``, ``queue``, ``ui``...): write a function
 ``_add_<group>_commands(subparsers)`` that adds one parser whose
@@ -219,11 +220,19 @@ def _add_queue_commands(subparsers: Any) -> None:
     add_queue_command(subparsers)
 
 
+def _add_ui_commands(subparsers: Any) -> None:
+    # The ui module builds its parser without loading the web server.
+    from .ui.cli import add_ui_command
+
+    add_ui_command(subparsers)
+
+
 _COMMAND_GROUPS: list[Callable[[Any], None]] = [
     _add_repo_commands,
     _add_pipelines_commands,
     _add_sim_commands,
     _add_queue_commands,
+    _add_ui_commands,
 ]
 """Functions adding one sub-command group each to the top-level parser."""
 

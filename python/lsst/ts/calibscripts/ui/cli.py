@@ -1,0 +1,394 @@
+"""``calibscripts ui``: serve the queue page, with the queue and the observatory if asked.
+
+Also runnable as ``python -m lsst.ts.calibscripts.ui``. Everything runs in
+one event loop: the web server, the `QueueBridge`, and (``--with-queue``,
+``--simulate``) the ScriptQueue CSC and the simulated observatory.
+
+The server, the queue and the observatory are imported when the command
+runs, not when its parser is built, so that ``calibscripts --help`` stays
+fast.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_PORT", "UiOptions", "add_ui_arguments", "add_ui_command", "main", "run_ui"]
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import webbrowser
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ..sal import Domain
+
+#: Port the page is served on unless ``--port`` says otherwise.
+DEFAULT_PORT = 8765
+
+# Names only (the parser's choices); their SAL indices come from the queue package.
+_QUEUES = ("ATQueue", "MTQueue")
+_INSTRUMENTS = ("LATISS", "LSSTComCam")
+
+
+@dataclasses.dataclass
+class UiOptions:
+    """What ``calibscripts ui`` runs.
+
+    Attributes
+    ----------
+    queue : `str`
+        ``ATQueue`` or ``MTQueue``.
+    host : `str`
+        Address to serve on; the loopback address by default, so that only
+        this machine can command the queue.
+    port : `int`
+        Port to serve on; 0 picks a free one.
+    with_queue : `bool`
+        Run the ScriptQueue in this process too.
+    simulate : `str` or None
+        Also run the simulated observatory of this instrument.
+    geometry : `str`
+        Detector geometry of the simulated camera.
+    time_scale : `float`
+        Wall-clock seconds per simulated observatory second.
+    standard_dir, external_dir : `pathlib.Path` or None
+        Scripts directories of the queue run here.
+    open_browser : `bool`
+        Open the page in a browser, if this machine has a display.
+    """
+
+    queue: str = "ATQueue"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    with_queue: bool = False
+    simulate: str | None = None
+    geometry: str = "full"
+    time_scale: float = 1.0
+    standard_dir: Path | None = None
+    external_dir: Path | None = None
+    open_browser: bool = True
+
+    def check(self, domain: Domain) -> None:
+        """Refuse combinations that cannot work, saying what to do instead.
+
+        Raises
+        ------
+        ValueError
+            If an option is invalid, or no queue could be reached.
+        """
+        if self.queue not in _QUEUES:
+            raise ValueError(f"Unknown queue {self.queue!r}; use one of {', '.join(_QUEUES)}")
+        if self.simulate is not None and self.simulate not in _INSTRUMENTS:
+            raise ValueError(f"Cannot simulate {self.simulate!r}; use one of {', '.join(_INSTRUMENTS)}")
+        if not self.with_queue and (self.standard_dir or self.external_dir):
+            raise ValueError("--standard and --external set up the queue of --with-queue; add --with-queue")
+        if not self.with_queue and domain.transport.child_environment() is None:
+            raise ValueError(
+                "With the in-process transport (the default) only a queue in this process can be "
+                "followed: add --with-queue, or set CALIBSCRIPTS_TRANSPORT=redis to follow a queue "
+                f"started by 'calibscripts queue {self.queue}' with the same setting"
+            )
+
+
+def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of the ui command to ``parser``."""
+    parser.add_argument(
+        "--queue", choices=_QUEUES, default="ATQueue", help="queue to follow (default: ATQueue)"
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1: this machine only; the page commands the queue "
+        "without asking who you are)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"
+    )
+    parser.add_argument(
+        "--with-queue",
+        action="store_true",
+        help="run the ScriptQueue in this process too (needed with the default in-process transport)",
+    )
+    parser.add_argument(
+        "--simulate",
+        choices=_INSTRUMENTS,
+        help="also run the simulated observatory of this instrument, for the calibration scripts",
+    )
+    parser.add_argument(
+        "--geometry", default="full", help="with --simulate: detector geometry: full, reduced (fast) or NXxNY"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="with --simulate: wall-clock seconds per observatory second (default 1)",
+    )
+    parser.add_argument("--standard", type=Path, metavar="DIR", help="with --with-queue: standard scripts")
+    parser.add_argument("--external", type=Path, metavar="DIR", help="with --with-queue: external scripts")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+
+def add_ui_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``ui`` command to the ``calibscripts`` sub-command parsers.
+
+    Parameters
+    ----------
+    subparsers
+        The object `argparse.ArgumentParser.add_subparsers` returned.
+
+    Returns
+    -------
+    parser : `argparse.ArgumentParser`
+        The command's parser; its ``handler`` default serves the page and
+        returns the exit code.
+    """
+    parser = subparsers.add_parser(
+        "ui",
+        help="Serve the queue page (LOVE's ScriptQueue panel) on localhost.",
+        description="Serve a LOVE-style ScriptQueue page: available scripts, schema and live-validated "
+        "configuration, add, the current, waiting and finished scripts, the running script's log. "
+        "Runs until Ctrl-C.",
+    )
+    add_ui_arguments(parser)
+    parser.set_defaults(handler=_handle)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> UiOptions:
+    return UiOptions(
+        queue=args.queue,
+        host=args.host,
+        port=args.port,
+        with_queue=args.with_queue,
+        simulate=args.simulate,
+        geometry=args.geometry,
+        time_scale=args.time_scale,
+        standard_dir=args.standard,
+        external_dir=args.external,
+        open_browser=not args.no_browser,
+    )
+
+
+def _handle(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(run_ui(_options(args)))
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        print(f"calibscripts ui: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting, before the handlers are in place
+        return 130
+
+
+async def run_ui(
+    options: UiOptions, *, stream: TextIO | None = None, stop: asyncio.Event | None = None
+) -> int:
+    """Serve the queue page until SIGINT or SIGTERM (or ``stop`` is set).
+
+    With ``with_queue``, the page also stops when the queue exits
+    (``exitControl``); stopping terminates the queue's scripts.
+
+    Parameters
+    ----------
+    options : `UiOptions`
+        What to run.
+    stream : `typing.TextIO`, optional
+        Where to print the page's address and what runs; default stdout.
+    stop : `asyncio.Event`, optional
+        Set it to stop (for callers that run this as a task).
+
+    Returns
+    -------
+    exit_code : `int`
+        0.
+
+    Raises
+    ------
+    ValueError
+        If the options cannot work together (see `UiOptions.check`).
+    RuntimeError
+        If the port is in use.
+    ConnectionError
+        If the transport cannot connect.
+    """
+    from aiohttp import web
+
+    from ..queue.cli import QUEUE_NAMES
+    from ..sal import Domain, State
+    from .queue_bridge import QueueBridge
+    from .server import make_app
+
+    stream = stream or sys.stdout
+    stop = stop or asyncio.Event()
+    domain = Domain()
+    options.check(domain)
+    index = int(QUEUE_NAMES[options.queue])
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(domain.close)
+        await domain.start()
+        if options.simulate is not None:
+            await _start_observatory(options, domain, stack, stream)
+        queue_done: asyncio.Future[Any] | None = None
+        if options.with_queue:
+            from ..queue import ScriptQueue
+
+            queue = ScriptQueue(
+                index,
+                standard_dir=options.standard_dir,
+                external_dir=options.external_dir,
+                domain=domain,
+                initial_state=State.ENABLED,
+            )
+            stack.push_async_callback(queue.close)
+            await queue.start_task
+            queue_done = queue.done_task
+        bridge = QueueBridge(domain, index, name=options.queue)
+        stack.push_async_callback(bridge.close)
+        await bridge.start()
+        runner = web.AppRunner(make_app(bridge), access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        # Closed before the runner (callbacks run in reverse): open event streams end first.
+        stack.callback(bridge.end_subscriptions)
+        url = await _serve(runner, options.host, options.port)
+        print(_describe(options, index, url, domain), file=stream, flush=True)
+        if options.open_browser:
+            _open_browser(url)
+        await _wait_until_stopped(stop, queue_done)
+    return 0
+
+
+async def _start_observatory(
+    options: UiOptions, domain: Domain, stack: contextlib.AsyncExitStack, stream: TextIO
+) -> None:
+    # Imported here: the observatory pulls in the Butler.
+    from ..simulator.observatory import ObservatoryConfig, SimulatedObservatory
+
+    assert options.simulate is not None
+    config = ObservatoryConfig(
+        instrument=options.simulate, geometry=options.geometry, time_scale=options.time_scale
+    )
+    print(
+        f"Starting the simulated {options.simulate} observatory (repository {config.repo_path}; "
+        "created on first use)...",
+        file=stream,
+        flush=True,
+    )
+    observatory = SimulatedObservatory(config, domain=domain)
+    stack.push_async_callback(observatory.close)
+    await observatory.start()
+    components = ", ".join(c.salinfo.name_index for c in observatory.components.values())
+    print(f"Simulated {options.simulate} observatory running: {components}", file=stream, flush=True)
+
+
+async def _serve(runner: web.AppRunner, host: str, port: int) -> str:
+    """Start serving; return the page's URL.
+
+    Raises
+    ------
+    RuntimeError
+        If the port is in use or the address cannot be used.
+    """
+    from aiohttp import web
+
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise RuntimeError(
+                f"Port {port} on {host} is in use (another calibscripts ui?): choose another with "
+                "--port (0 picks a free one)"
+            ) from None
+        raise RuntimeError(f"Cannot serve on {host}:{port}: {e.strerror or e}") from None
+    bound_host, bound_port = runner.addresses[0][:2]
+    if host in ("", "0.0.0.0", "::"):
+        shown = socket.gethostname()  # reachable from other machines, by name
+    else:
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return f"http://{shown}:{bound_port}/"
+
+
+def _describe(options: UiOptions, index: int, url: str, domain: Domain) -> str:
+    where = "run here" if options.with_queue else "in another process"
+    lines = [
+        f"Queue page: {url}",
+        f"Following {options.queue} (ScriptQueue:{index}, {where}) over the {domain.transport.name} "
+        f"transport, topic sub-name {domain.subname}.",
+    ]
+    stopped = ["the page"]
+    if options.with_queue:
+        stopped.append("the queue (terminating its scripts)")
+    if options.simulate:
+        stopped.append("the simulated observatory")
+    listed = f"{', '.join(stopped[:-1])} and {stopped[-1]}" if len(stopped) > 1 else stopped[0]
+    lines.append(f"Ctrl-C stops {listed}.")
+    return "\n".join(lines)
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` in a graphical browser if there is a display; never fail, never block.
+
+    Without a display, Python's `webbrowser` falls back to text browsers
+    that would take over this terminal: those are not wanted.
+    """
+    has_display = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not has_display:
+        return
+
+    def open_quietly() -> None:
+        with contextlib.suppress(Exception):
+            webbrowser.open(url, new=2)
+
+    threading.Thread(target=open_quietly, name="open-browser", daemon=True).start()
+
+
+async def _wait_until_stopped(stop: asyncio.Event, queue_done: asyncio.Future[Any] | None) -> None:
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if queue_done is not None:
+            waits.append(queue_done)
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for future in pending:
+            if future is not queue_done:
+                future.cancel()
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the queue page from the command line; return the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m lsst.ts.calibscripts.ui",
+        description="Serve the queue page (LOVE's ScriptQueue panel).",
+    )
+    add_ui_arguments(parser)
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default WARNING",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    return _handle(args)

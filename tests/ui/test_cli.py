@@ -1,0 +1,101 @@
+"""``calibscripts ui``: the command, its errors, and serving until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import pytest
+
+from lsst.ts.calibscripts import sal
+from lsst.ts.calibscripts.cli import main
+from lsst.ts.calibscripts.ui.cli import UiOptions, run_ui
+
+from .page_client import TIMEOUT
+
+
+class Banner(io.StringIO):
+    """Collects what the command prints; `url` is set once the page is served."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.served = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        count = super().write(text)
+        if "Queue page: " in self.getvalue():
+            self.served.set()
+        return count
+
+    @property
+    def url(self) -> str:
+        match = re.search(r"Queue page: (\S+)", self.getvalue())
+        assert match, self.getvalue()
+        return match.group(1)
+
+
+@asynccontextmanager
+async def serving(options: UiOptions) -> AsyncIterator[Banner]:
+    """Run the command as a task until the block ends; yield what it printed."""
+    banner, stop = Banner(), asyncio.Event()
+    task = asyncio.create_task(run_ui(options, stream=banner, stop=stop))
+    try:
+        served = asyncio.create_task(banner.served.wait())
+        done, _ = await asyncio.wait([task, served], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        served.cancel()
+        if task in done:
+            task.result()  # raises the error that ended it
+        assert banner.served.is_set(), f"the page was not served: {banner.getvalue()}"
+        yield banner
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, TIMEOUT) == 0
+
+
+@pytest.fixture(autouse=True)
+def local_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(sal.TRANSPORT_ENV_VAR, raising=False)
+
+
+async def test_serves_the_page_and_the_queue_until_stopped() -> None:
+    options = UiOptions(with_queue=True, port=0, open_browser=False)
+    async with serving(options) as banner, aiohttp.ClientSession() as session:
+        assert banner.url.startswith("http://127.0.0.1:")
+        text = banner.getvalue()
+        assert "Following ATQueue (ScriptQueue:2, run here) over the local transport" in text
+        assert "Ctrl-C stops the page and the queue (terminating its scripts)." in text
+        async with session.get(banner.url) as response:
+            assert response.status == 200
+        async with session.get(banner.url + "api/state") as response:
+            state = await response.json()
+        assert state["queue"]["name"] == "ATQueue"
+        assert state["queue"]["summaryState"] == "ENABLED"
+
+
+async def test_a_port_in_use_is_named() -> None:
+    async with serving(UiOptions(with_queue=True, port=0, open_browser=False)) as banner:
+        port = int(banner.url.rsplit(":", 1)[1].strip("/"))
+        second = UiOptions(queue="MTQueue", with_queue=True, port=port, open_browser=False)
+        with pytest.raises(RuntimeError, match=f"Port {port} on 127.0.0.1 is in use"):
+            await run_ui(second, stream=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ui", "--port", "0"], "only a queue in this process can be followed: add --with-queue"),
+        (["ui", "--standard", "."], "--standard and --external set up the queue of --with-queue"),
+    ],
+)
+def test_unusable_options_are_a_one_line_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--no-browser"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("calibscripts ui: error: ")
+    assert message in err
+    assert err.count("\n") == 1
