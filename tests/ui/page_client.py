@@ -19,11 +19,11 @@ class PageClient:
 
     Parameters
     ----------
-    client : `aiohttp.test_utils.TestClient`
-        Client of the page's server.
+    client : `aiohttp.test_utils.TestClient` or `aiohttp.ClientSession`
+        Client of the page's server (a session with its ``base_url``).
     """
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient | aiohttp.ClientSession) -> None:
         self.client = client
         self.queue: dict[str, Any] = {}
         self.available: dict[str, list[str]] | None = None

@@ -44,6 +44,7 @@ async def test_state_names_the_queue_and_its_scripts(page: PageClient) -> None:
         "waiting": [],
         "past": [],
     }
+    assert state["suggestedOptions"] == {}
     available = await page.get("/api/available-scripts")
     assert {"examples/sleep.py", "auxtel/make_latiss_calibrations.py", "maintel/make_comcam_bias.py"} <= set(
         available["standard"]
@@ -55,6 +56,7 @@ async def test_schema_comes_from_the_script(page: PageClient) -> None:
     answer = await page.get("/api/schema?path=examples/sleep.py&isStandard=true")
     assert (answer["path"], answer["isStandard"], answer["takesConfig"]) == ("examples/sleep.py", True, True)
     assert yaml.safe_load(answer["schema"]) == SleepScript.get_schema()
+    assert answer["options"] == ["checkpoints", "sleep_time", "fail_run", "fail_cleanup", "report"]
 
     missing = await page.get("/api/schema?path=no/such.py", status=409)
     assert "No script 'no/such.py'" in missing["error"]

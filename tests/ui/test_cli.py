@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -15,7 +16,7 @@ from lsst.ts.calibscripts import sal
 from lsst.ts.calibscripts.cli import main
 from lsst.ts.calibscripts.ui.cli import UiOptions, run_ui
 
-from .page_client import TIMEOUT
+from .page_client import TIMEOUT, PageClient
 
 
 class Banner(io.StringIO):
@@ -82,6 +83,45 @@ async def test_a_port_in_use_is_named() -> None:
         second = UiOptions(queue="MTQueue", with_queue=True, port=port, open_browser=False)
         with pytest.raises(RuntimeError, match=f"Port {port} on 127.0.0.1 is in use"):
             await run_ui(second, stream=io.StringIO())
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path) -> Path:
+    """The simulated observatory's directory, as it names it (resolved)."""
+    return tmp_path.resolve()
+
+
+async def test_simulate_runs_the_observatory_for_the_calibration_scripts(var_dir: Path) -> None:
+    options = UiOptions(
+        with_queue=True,
+        simulate="LATISS",
+        geometry="reduced",
+        time_scale=0.01,
+        var_dir=var_dir,
+        port=0,
+        open_browser=False,
+    )
+    repo = str(var_dir / "repo" / "LATISS")
+    async with serving(options) as banner, aiohttp.ClientSession(base_url=banner.url) as session:
+        text = banner.getvalue()
+        assert "Simulated LATISS observatory running: ATSpectrograph, ATCamera, ATHeaderService" in text
+        assert f"the page fills in repo: {repo}" in text
+        page = PageClient(session)
+        await page.connect()
+        try:
+            state = await page.get("/api/state")
+            assert state["suggestedOptions"] == {"repo": repo}
+            path = "auxtel/make_latiss_calibrations.py"
+            schema = await page.get(f"/api/schema?path={path}")
+            assert {"repo", "n_bias", "script_mode"} <= set(schema["options"])
+            # Images only (no pipelines): quick, and it needs the simulated camera and OODS.
+            config = f"script_mode: BIAS\nn_bias: 2\nn_discard_bias: 0\ndo_verify: false\nrepo: {repo}\n"
+            index = (await page.post("/api/queue/add", {"path": path, "config": config}))["salIndex"]
+            await page.wait_script(index, "DONE", field="processState")
+            assert page.scripts[index]["scriptState"] == "DONE", page.scripts[index]["reason"]
+            assert any("BIAS 2 of 2 taken" in message for message in page.log_of(index))
+        finally:
+            await page.close()
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,9 @@ class UiOptions:
         Detector geometry of the simulated camera.
     time_scale : `float`
         Wall-clock seconds per simulated observatory second.
+    var_dir : `pathlib.Path` or None
+        Where the simulated observatory keeps its data; None for its
+        default (``$CALIBSCRIPTS_VAR_DIR``, else ``var/`` of the checkout).
     standard_dir, external_dir : `pathlib.Path` or None
         Scripts directories of the queue run here.
     open_browser : `bool`
@@ -76,6 +79,7 @@ class UiOptions:
     simulate: str | None = None
     geometry: str = "full"
     time_scale: float = 1.0
+    var_dir: Path | None = None
     standard_dir: Path | None = None
     external_dir: Path | None = None
     open_browser: bool = True
@@ -237,8 +241,11 @@ async def run_ui(
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(domain.close)
         await domain.start()
+        suggested_options: dict[str, Any] = {}
         if options.simulate is not None:
-            await _start_observatory(options, domain, stack, stream)
+            repo = await _start_observatory(options, domain, stack, stream)
+            # The scripts' default repo is the summit's; here it must be the simulator's.
+            suggested_options["repo"] = str(repo)
         queue_done: asyncio.Future[Any] | None = None
         if options.with_queue:
             from ..queue import ScriptQueue
@@ -256,7 +263,7 @@ async def run_ui(
         bridge = QueueBridge(domain, index, name=options.queue)
         stack.push_async_callback(bridge.close)
         await bridge.start()
-        runner = web.AppRunner(make_app(bridge), access_log=None)
+        runner = web.AppRunner(make_app(bridge, suggested_options=suggested_options), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         # Closed before the runner (callbacks run in reverse): open event streams end first.
@@ -271,13 +278,17 @@ async def run_ui(
 
 async def _start_observatory(
     options: UiOptions, domain: Domain, stack: contextlib.AsyncExitStack, stream: TextIO
-) -> None:
+) -> Path:
+    """Start the simulated observatory (closed by ``stack``); return its repository."""
     # Imported here: the observatory pulls in the Butler.
-    from ..simulator.observatory import ObservatoryConfig, SimulatedObservatory
+    from ..simulator.observatory import DEFAULT_VAR_DIR, ObservatoryConfig, SimulatedObservatory
 
     assert options.simulate is not None
     config = ObservatoryConfig(
-        instrument=options.simulate, geometry=options.geometry, time_scale=options.time_scale
+        instrument=options.simulate,
+        geometry=options.geometry,
+        time_scale=options.time_scale,
+        var_dir=options.var_dir or DEFAULT_VAR_DIR,
     )
     print(
         f"Starting the simulated {options.simulate} observatory (repository {config.repo_path}; "
@@ -290,6 +301,12 @@ async def _start_observatory(
     await observatory.start()
     components = ", ".join(c.salinfo.name_index for c in observatory.components.values())
     print(f"Simulated {options.simulate} observatory running: {components}", file=stream, flush=True)
+    print(
+        f"Calibration scripts must use its repository: the page fills in repo: {config.repo_path}",
+        file=stream,
+        flush=True,
+    )
+    return config.repo_path
 
 
 async def _serve(runner: web.AppRunner, host: str, port: int) -> str:

@@ -5,12 +5,14 @@ Routes (JSON in and out; commands are ``POST`` with a JSON body):
 ==================================  ===============================================
 ``GET /``                           The page (``static/index.html``).
 ``GET /static/...``                 Its script and style sheet.
-``GET /api/state``                  Snapshot: queue, available scripts, scripts.
+``GET /api/state``                  Snapshot: queue, available scripts, scripts,
+                                    suggested options.
 ``GET /api/events``                 Server-sent events: ``snapshot`` first, then
                                     ``queue``, ``script``, ``log``, ``available``.
 ``GET /api/available-scripts``      Standard and external scripts (``?refresh=1``
                                     asks the queue again).
-``GET /api/schema``                 ``?path=P&isStandard=true``: the schema YAML.
+``GET /api/schema``                 ``?path=P&isStandard=true``: the schema YAML
+                                    and its top-level option names.
 ``POST /api/config/validate``       ``{path, isStandard, config}``: problems
                                     (line, option, message) or the effective options.
 ``POST /api/queue/add``             ``{path, isStandard, config, descr, logLevel,
@@ -32,12 +34,12 @@ running) or 504 (the queue did not answer).
 
 from __future__ import annotations
 
-__all__ = ["BRIDGE_KEY", "STATIC_DIR", "make_app"]
+__all__ = ["BRIDGE_KEY", "STATIC_DIR", "SUGGESTED_OPTIONS_KEY", "make_app"]
 
 import asyncio
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,8 @@ from .queue_bridge import QueueBridge, QueueCommandError
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: The application's `QueueBridge`.
 BRIDGE_KEY = web.AppKey("bridge", QueueBridge)
+#: Option values the page pre-fills in an empty CONFIG (see `make_app`).
+SUGGESTED_OPTIONS_KEY = web.AppKey("suggested_options", dict[str, Any])
 #: Interval of keep-alive comments on an idle event stream (s): proxies and
 #: browsers keep the connection, and a gone page is noticed.
 SSE_KEEPALIVE = 15.0
@@ -80,13 +84,18 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def make_app(bridge: QueueBridge) -> web.Application:
+def make_app(bridge: QueueBridge, *, suggested_options: Mapping[str, Any] | None = None) -> web.Application:
     """Return the web application of the queue page.
 
     Parameters
     ----------
     bridge : `QueueBridge`
         The started bridge to the queue; the caller closes it.
+    suggested_options : `dict`, optional
+        Values the page writes into an empty CONFIG for the scripts whose
+        schema has these options, e.g. ``{"repo": ...}`` with the
+        simulated observatory's repository, which a calibration script
+        must use instead of the summit's default.
 
     Returns
     -------
@@ -95,6 +104,7 @@ def make_app(bridge: QueueBridge) -> web.Application:
     """
     app = web.Application(middlewares=[_error_middleware, _command_guard_middleware])
     app[BRIDGE_KEY] = bridge
+    app[SUGGESTED_OPTIONS_KEY] = dict(suggested_options or {})
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR)
     app.router.add_get("/api/state", _state)
@@ -201,8 +211,12 @@ async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+def _snapshot(app: web.Application) -> dict[str, Any]:
+    return {**app[BRIDGE_KEY].snapshot(), "suggestedOptions": app[SUGGESTED_OPTIONS_KEY]}
+
+
 async def _state(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.app[BRIDGE_KEY].snapshot())
+    return web.json_response(_snapshot(request.app))
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
@@ -214,7 +228,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     # Subscribe and take the snapshot with no await between: nothing is missed.
     subscription = bridge.subscribe()
-    snapshot = bridge.snapshot()
+    snapshot = _snapshot(request.app)
     try:
         await _send_event(response, "snapshot", snapshot)
         while True:
@@ -254,8 +268,19 @@ async def _schema(request: web.Request) -> web.StreamResponse:
     text = await request.app[BRIDGE_KEY].show_schema(
         is_standard, path, refresh=_query_bool(request, "refresh", False)
     )
+    try:
+        schema = parse_schema(text)
+    except ValueError:
+        schema = None  # shown as it is; checking a configuration says what is wrong with it
+    options = list(schema.get("properties", {})) if schema is not None else []
     return web.json_response(
-        {"path": path, "isStandard": is_standard, "schema": text, "takesConfig": bool(text.strip())}
+        {
+            "path": path,
+            "isStandard": is_standard,
+            "schema": text,
+            "takesConfig": bool(text.strip()),
+            "options": options,
+        }
     )
 
 

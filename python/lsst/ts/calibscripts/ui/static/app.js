@@ -48,6 +48,7 @@ const page = {
   clockOffset: 0, // server TAI - local clock (s)
   chosen: null, // {path, isStandard}: the script under CONFIGURE
   drafts: new Map(), // "standard|path" -> config text typed so far
+  suggestedOptions: {}, // option -> value pre-filled in an empty CONFIG (the simulator's repo)
   validation: null, // the last check of the editor's text
   validatedText: null, // the text it checked
   validationSeq: 0,
@@ -139,6 +140,7 @@ function setConnection(live) {
 
 function onSnapshot(snapshot) {
   page.clockOffset = snapshot.serverTai - Date.now() / 1000;
+  page.suggestedOptions = snapshot.suggestedOptions || {};
   page.queue = snapshot.queue;
   page.scripts = new Map(snapshot.scripts.map((script) => [script.salIndex, script]));
   page.logsLoaded.clear();
@@ -216,8 +218,12 @@ function flowYaml(value) {
     return `{${Object.entries(value).map(([k, v]) => `${k}: ${flowYaml(v)}`).join(", ")}}`;
   }
   if (typeof value === "string") {
-    const plain = /^[A-Za-z_/][\w ./:+@-]*$/.test(value) && !/^(true|false|null|yes|no|on|off)$/i.test(value);
-    return plain && value === value.trim() ? value : JSON.stringify(value);
+    const plain =
+      /^[A-Za-z_/][\w ./:+@-]*$/.test(value) &&
+      !/: | #/.test(value) &&
+      !/^(true|false|null|yes|no|on|off|~)$/i.test(value) &&
+      value === value.trim();
+    return plain ? value : JSON.stringify(value);
   }
   return String(value);
 }
@@ -327,6 +333,7 @@ async function chooseScript(path, isStandard) {
   $("configure-path").textContent = isStandard ? path : `${path} (external)`;
   $("schema-view").textContent = "Asking the queue for the schema…";
   $("config-editor").value = page.drafts.get(draftKey(chosen)) || "";
+  $("config-hint").hidden = true;
   setAddStatus("", "");
   showCheck({ valid: false, problems: [], options: [] });
   setConfigStatus("", "");
@@ -342,7 +349,19 @@ async function chooseScript(path, isStandard) {
   }
   if (page.chosen !== chosen) return; // another script was chosen meanwhile
   $("schema-view").textContent = answer.takesConfig ? answer.schema : "This script takes no configuration.";
+  if (!page.drafts.has(draftKey(chosen))) suggestOptions(answer.options);
   validateNow();
+}
+
+/** Fill an untouched CONFIG with the options this server suggests (the simulator's repository). */
+function suggestOptions(schemaOptions) {
+  const suggested = Object.entries(page.suggestedOptions).filter(([option]) => schemaOptions.includes(option));
+  if (suggested.length === 0) return;
+  $("config-editor").value = suggested.map(([option, value]) => `${option}: ${flowYaml(value)}\n`).join("");
+  const names = suggested.map(([option]) => option).join(", ");
+  $("config-hint").textContent = `${names} filled in for the simulated observatory this page runs with.`;
+  $("config-hint").hidden = false;
+  renderEditorLines();
 }
 
 function onEditorInput() {
