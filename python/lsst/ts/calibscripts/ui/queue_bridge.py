@@ -197,7 +197,9 @@ class QueueBridge:
         self._available_waiters: list[asyncio.Future[dict[str, list[str]]]] = []
         self._schemas: dict[tuple[bool, str], str] = {}
         self._schema_waiters: dict[tuple[bool, str], list[asyncio.Future[str]]] = {}
-        self._requested_scripts: set[int] = set()
+        # Done once the scripts listed when the bridge started are known (see _catch_up).
+        self._caught_up = False
+        self._catch_up_task: asyncio.Task[None] | None = None
         self._subscriptions: set[Subscription] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._watchdog: asyncio.Task[None] | None = None
@@ -531,7 +533,8 @@ class QueueBridge:
         self._publish("queue", self.queue_json())
         listed = self._listed()
         self._forget_unlisted(listed)
-        self._request_unknown(listed)
+        if not self._caught_up:
+            self._catch_up(listed)
 
     def _on_queue_script(self, data: BaseMessage) -> None:
         if not self._is_ours(data.scriptSalIndex):
@@ -634,19 +637,24 @@ class QueueBridge:
                 del self._views[sal_index]
                 self._logs.pop(sal_index, None)
 
-    def _request_unknown(self, listed: Iterable[int]) -> None:
-        """Ask for the ``script`` event of listed scripts not heard of (started before the bridge)."""
-        unknown = sorted(
-            index
-            for index in listed
-            if index not in self._requested_scripts and not (index in self._views and self._views[index].path)
-        )
-        if not unknown or self._closed:
+    def _catch_up(self, listed: Iterable[int]) -> None:
+        """Ask for the ``script`` event of the listed scripts the bridge has not heard of.
+
+        Those are the scripts added before the bridge started: a late
+        joiner receives only the latest ``script`` event. Scripts added
+        later announce themselves, so this is done until it has succeeded
+        once (a queue that does not answer is asked again at its next
+        ``queue`` event).
+        """
+        if self._closed or (self._catch_up_task is not None and not self._catch_up_task.done()):
             return
-        self._requested_scripts.update(unknown)
-        task = asyncio.create_task(self._show_scripts(unknown))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        unknown = sorted(index for index in listed if not (index in self._views and self._views[index].path))
+        if not unknown:
+            self._caught_up = True
+            return
+        self._catch_up_task = asyncio.create_task(self._show_scripts(unknown))
+        self._tasks.add(self._catch_up_task)
+        self._catch_up_task.add_done_callback(self._tasks.discard)
 
     async def _show_scripts(self, sal_indices: list[int]) -> None:
         # One at a time, newest first: the page lists those first.
@@ -654,10 +662,11 @@ class QueueBridge:
             try:
                 await self._command("showScript", scriptSalIndex=sal_index)
             except QueueCommandError as e:
-                _log.debug("Could not get script %s from %s: %s", sal_index, self.name, e)
                 if e.reason != "refused":
-                    # Not the script's fault: ask again with the next queue event.
-                    self._requested_scripts.discard(sal_index)
+                    _log.debug("%s did not show its scripts (%s); asking again later", self.name, e)
+                    return
+                _log.debug("%s has no script %s: %s", self.name, sal_index, e)
+        self._caught_up = True
 
 
 def _split_paths(text: str) -> list[str]:
