@@ -82,11 +82,12 @@ def page_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         for line in process.stdout:
             output.append(line)
             lines.put(line)
+        lines.put("")  # the command exited
 
     threading.Thread(target=read, daemon=True).start()
     try:
         while not (match := re.match(r"Queue page: (\S+)", line := lines.get(timeout=TIMEOUT))):
-            assert line, "the command exited"
+            assert line, f"the command exited: {''.join(output)}"
         yield match.group(1)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=TIMEOUT) == 0, "".join(output)
