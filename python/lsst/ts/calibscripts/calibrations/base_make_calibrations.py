@@ -81,7 +81,9 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         self.instrument: InstrumentDescription = get_instrument_description(self.instrument_name)
         # Remotes are made now so the description event lists them.
         self.camera = self.make_camera(self.domain)
-        self.ocps_remote = Remote(self.domain, "OCPS", self.ocps_index)
+        self.ocps_remote = Remote(
+            self.domain, "OCPS", self.ocps_index, include=["summaryState", "job_result", "errorCode"]
+        )
         self.oods_remote = self.camera.remote(self.oods_name)
         self.oods_remote.evt_imageInOODS.callback = self._on_image_in_oods
         self._oods_seen: dict[tuple[str, str], BaseMessage] = {}

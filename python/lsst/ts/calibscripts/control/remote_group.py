@@ -11,6 +11,9 @@ from types import TracebackType
 
 from ..sal import Domain, Remote, State
 
+#: Events a RemoteGroup does not subscribe to.
+_UNREAD_EVENTS = ("heartbeat", "logMessage")
+
 
 def _split(component: str) -> tuple[str, int]:
     name, _, index = component.partition(":")
@@ -49,7 +52,8 @@ class RemoteGroup:
         self.remotes: dict[str, Remote] = {}
         for component in self.components:
             name, index = _split(component)
-            self.remotes[component] = Remote(domain, name, index)
+            # Heartbeats and component logs would only pile up unread in a script.
+            self.remotes[component] = Remote(domain, name, index, exclude=_UNREAD_EVENTS)
         self.start_task: asyncio.Future[list[None]] = asyncio.gather(
             *(remote.start_task for remote in self.remotes.values())
         )
