@@ -139,6 +139,7 @@ async def test_missing_oods_image_is_reported(tmp_path: Path) -> None:
     assert "BIAS: 1 of 3 exposures are not available" in warnings
     assert f"{day_obs * 100000 + seq + 3} ({missing}): RXX_S00 not announced by the OODS" in warnings
     assert len(run.script.exposures_used["BIAS"]) == 2
+    assert "Waiting for the OODS: 2 of 3 BIAS raws (one per image and detector) announced" in run.text()
 
 
 async def test_component_not_enabled(tmp_path: Path) -> None:

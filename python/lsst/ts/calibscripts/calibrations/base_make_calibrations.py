@@ -16,7 +16,7 @@ from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
 from ..control import BaseCamera
 from ..cp.camera_description import InstrumentDescription, get_instrument_description
 from ..cp.certification import CertificationError, certify_calibrations
-from ..sal import BaseMessage, Domain, ExpectedError, Remote
+from ..sal import BaseMessage, Domain, ExpectedError, Remote, State
 from ..script import BaseScript, ConfigError
 from .gains import format_gains_table
 from .image_plan import ImagePlan, expand_exposure_times, flat_pairs
@@ -273,8 +273,6 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         return ", ".join(f"{job.job_id} ({job.description})" for job in self.ocps.running)
 
     async def _assert_ocps_enabled(self) -> None:
-        from ..sal import State
-
         try:
             data = await self.ocps_remote.evt_summaryState.aget(timeout=self.camera.fast_timeout)
         except TimeoutError:
@@ -397,16 +395,34 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         assert self.config is not None
         detectors = [self.instrument.detector(d).full_name for d in self.detectors]
         wanted = {(self._image_name(e), d) for e in exposures for d in detectors}
-        deadline = asyncio.get_running_loop().time() + float(self.config.oods_timeout)
+        loop = asyncio.get_running_loop()
+        timeout = float(self.config.oods_timeout)
+        deadline = loop.time() + timeout
+        # Progress is reported at most this many times while waiting.
+        checks = min(int(getattr(self.config, "max_counter_archiver_check", 12)), 12)
+        next_report = loop.time() + timeout / checks
+        check = 0
         while not wanted <= set(self._oods_seen):
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
+            now = loop.time()
+            if now >= deadline:
                 break
+            if now >= next_report:
+                check += 1
+                next_report += timeout / checks
+                self.log.info(
+                    "Waiting for the OODS: %d of %d %s raws (one per image and detector) announced "
+                    "(check %d of %d)",
+                    len(wanted & set(self._oods_seen)),
+                    len(wanted),
+                    image_type,
+                    check,
+                    checks,
+                )
             self._oods_event.clear()
             try:
-                await asyncio.wait_for(self._oods_event.wait(), remaining)
+                await asyncio.wait_for(self._oods_event.wait(), min(deadline, next_report) - now)
             except TimeoutError:
-                break
+                continue
         problems: list[str] = []
         present = []
         for exposure in exposures:
