@@ -13,13 +13,14 @@ from __future__ import annotations
 
 __all__ = ["ExposureStack", "combine_stack"]
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
-from lsst.images import Box, MaskedImage
+from lsst.images import Box, MaskSchema
 
 from .. import combine as combine_algorithms
 from ..cosmic_rays import CosmicRayConfig, find_cosmic_rays
@@ -27,8 +28,8 @@ from .image_conventions import EXPOSURE_ID_KEY
 
 _log = logging.getLogger(__name__)
 
-type CosmicRayFinder = Callable[[int, int, MaskedImage], np.ndarray]
-"""``finder(input index, first row, cut-out)`` -> cosmic-ray pixels of the cut-out."""
+type CosmicRayFinder = Callable[[int, int, np.ndarray, np.ndarray], np.ndarray]
+"""``finder(input index, first row, image rows, variance rows)`` -> cosmic-ray pixels of the rows."""
 
 
 def combine_stack(
@@ -70,11 +71,15 @@ def combine_stack(
     them.
     """
     result = _combine(stack, scales, exclude_planes, config)
+    # The blocks of rows (one per input, hundreds of MiB at full size) are
+    # not needed after a pass: free them before the caller builds its output.
+    stack.drop_blocks()
     if cosmic_rays is None:
         return result
     stack.cosmic_ray_finder = _cosmic_ray_finder(result.image, scales, cosmic_rays)
+    result = _combine(stack, scales, exclude_planes, config)
     stack.drop_blocks()
-    return _combine(stack, scales, exclude_planes, config)
+    return result
 
 
 def _combine(
@@ -96,11 +101,9 @@ def _combine(
 def _cosmic_ray_finder(
     first_pass: np.ndarray, scales: Sequence[float] | None, config: CosmicRayConfig
 ) -> CosmicRayFinder:
-    def finder(index: int, start: int, cutout: MaskedImage) -> np.ndarray:
-        image = cutout.image.array
+    def finder(index: int, start: int, image: np.ndarray, variance: np.ndarray) -> np.ndarray:
         scale = 1.0 if scales is None else float(scales[index])
         expected = first_pass[start : start + image.shape[0]] * np.float32(scale)
-        variance = cutout.variance.array
         usable = np.isfinite(variance) & (variance > 0)
         if not usable.any():
             return np.zeros(image.shape, dtype=bool)
@@ -122,6 +125,29 @@ def _cosmic_ray_finder(
     return finder
 
 
+@dataclasses.dataclass(frozen=True)
+class _Block:
+    """Rows ``[start, start + len(image))`` of one input, as read."""
+
+    start: int
+    image: np.ndarray
+    mask: np.ndarray
+    """The mask's array, ``(rows, columns, bytes)``."""
+    schema: MaskSchema
+    cosmic_rays: np.ndarray | None
+    """Cosmic rays found in these rows, if a finder is set."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Piece:
+    """The rows of one block that a tile of the combination covers."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    schema: MaskSchema
+    cosmic_rays: np.ndarray | None
+
+
 class ExposureStack:
     """A stack of processed exposures read lazily, in blocks of rows.
 
@@ -130,7 +156,8 @@ class ExposureStack:
     combination asks for small tiles of rows, input after input; reading each
     tile separately would reopen every file hundreds of times, reading whole
     images would hold the whole stack. This keeps one block of rows of every
-    input.
+    input: its image and mask only (and the variance only while cosmic rays
+    are searched), not the variance nothing else reads.
 
     Parameters
     ----------
@@ -148,7 +175,12 @@ class ExposureStack:
     def __init__(self, handles: Sequence[DeferredDatasetHandle], rows_per_read: int) -> None:
         self._handles = list(handles)
         self._rows_per_read = rows_per_read
-        self._blocks: list[tuple[int, MaskedImage] | None] = [None] * len(self._handles)
+        self._blocks: list[_Block | None] = [None] * len(self._handles)
+        # The pieces of the last tile asked for, by input: the combination
+        # asks for a tile's image rows, then its mask rows. A tile that
+        # straddles two blocks would otherwise read the second block for the
+        # image, the first again for the mask, then the second again.
+        self._last_tile: list[tuple[int, int, list[_Piece]] | None] = [None] * len(self._handles)
         self._metadata: list[dict[str, Any]] = []
         self.cosmic_ray_finder: CosmicRayFinder | None = None
         """Function returning the cosmic-ray pixels of a block, if any."""
@@ -191,36 +223,70 @@ class ExposureStack:
     def drop_blocks(self) -> None:
         """Forget the cached blocks (before a second pass over the inputs)."""
         self._blocks = [None] * len(self._handles)
+        self._last_tile = [None] * len(self._handles)
 
-    def _block(self, index: int, y0: int) -> tuple[int, MaskedImage]:
+    def _block(self, index: int, y0: int) -> _Block:
         block = self._blocks[index]
-        if block is not None and block[0] <= y0 < block[0] + block[1].image.array.shape[0]:
+        if block is not None and block.start <= y0 < block.start + block.image.shape[0]:
             return block
+        # Drop the old block before reading the next, so that memory never
+        # holds both (the last tile's pieces may still hold a few rows).
+        self._blocks[index] = None
+        # Blocks start at multiples of rows_per_read whatever the tiles:
+        # cosmic rays are found block by block, so the blocks decide results.
         start = (y0 // self._rows_per_read) * self._rows_per_read
         stop = min(start + self._rows_per_read, self.shape[0])
-        cutout = self._handles[index].get(parameters={"bbox": Box.factory[start:stop, 0 : self.shape[1]]})
-        if self.cosmic_ray_finder is not None:
+        finder = self.cosmic_ray_finder
+        planes = ["image", "mask"] + (["variance"] if finder is not None else [])
+        parts = self._handles[index].get(
+            component="components",
+            parameters={"bbox": Box.factory[start:stop, 0 : self.shape[1]], "components": planes},
+        )
+        image = parts["image"].array
+        mask = parts["mask"]
+        cosmic_rays = None
+        if finder is not None:
             # Cosmic rays are a few pixels long, so finding them block by
             # block misses nothing but the growth across a block edge.
-            cutout.mask.set("CR", self.cosmic_ray_finder(index, start, cutout))
-        block = (start, cutout)
+            cosmic_rays = finder(index, start, image, parts["variance"].array)
+        block = _Block(start, image, mask.array, mask.schema, cosmic_rays)
         self._blocks[index] = block
         return block
 
-    def _pieces(self, index: int, y0: int, y1: int) -> list[tuple[MaskedImage, slice]]:
+    def _pieces(self, index: int, y0: int, y1: int) -> list[_Piece]:
+        last = self._last_tile[index]
+        if last is not None and last[0] == y0 and last[1] == y1:
+            return last[2]
         # A tile of the combination may straddle two read blocks.
         pieces = []
         y = y0
         while y < y1:
-            start, cutout = self._block(index, y)
-            stop = min(y1, start + cutout.image.array.shape[0])
-            pieces.append((cutout, slice(y - start, stop - start)))
+            block = self._block(index, y)
+            stop = min(y1, block.start + block.image.shape[0])
+            rows = slice(y - block.start, stop - block.start)
+            piece = _Piece(
+                block.image[rows],
+                block.mask[rows],
+                block.schema,
+                None if block.cosmic_rays is None else block.cosmic_rays[rows],
+            )
+            if stop < y1:
+                # The next block replaces this one: copy these few rows so
+                # that the views do not keep the whole old block alive.
+                piece = dataclasses.replace(
+                    piece,
+                    image=piece.image.copy(),
+                    mask=piece.mask.copy(),
+                    cosmic_rays=None if piece.cosmic_rays is None else piece.cosmic_rays.copy(),
+                )
+            pieces.append(piece)
             y = stop
+        self._last_tile[index] = (y0, y1, pieces)
         return pieces
 
     def read_rows(self, index: int, y0: int, y1: int) -> np.ndarray:
         """Rows ``[y0, y1)`` of exposure ``index``."""
-        pieces = [cutout.image.array[rows] for cutout, rows in self._pieces(index, y0, y1)]
+        pieces = [piece.image for piece in self._pieces(index, y0, y1)]
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
     def read_mask_rows(self, index: int, y0: int, y1: int, planes: list[str]) -> np.ndarray | None:
@@ -229,8 +295,11 @@ class ExposureStack:
         if not names:
             return None
         pieces = []
-        for cutout, rows in self._pieces(index, y0, y1):
-            known = [name for name in names if name in cutout.mask.schema.names]
-            bits = cutout.mask.schema.bitmask(*known) if known else np.zeros(1, dtype=cutout.mask.array.dtype)
-            pieces.append(np.any(cutout.mask.array[rows] & bits, axis=-1))
+        for piece in self._pieces(index, y0, y1):
+            known = [name for name in names if name in piece.schema.names]
+            bits = piece.schema.bitmask(*known) if known else np.zeros(1, dtype=piece.mask.dtype)
+            excluded = np.any(piece.mask & bits, axis=-1)
+            if piece.cosmic_rays is not None:
+                excluded |= piece.cosmic_rays
+            pieces.append(excluded)
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
