@@ -22,21 +22,39 @@ Each step after 2 runs only if its ``do*`` field is set. The output metadata
 describes the observation, the units and the amplifier layout (see
 `lsst.ts.calibscripts.cp.tasks.image_conventions`), so every downstream task
 works on full-size and reduced geometries alike.
+
+Of a combined calibration ISR reads only what it applies: the pixels, the
+``BAD`` plane and the metadata (`CalibrationPlanes`), not the variance. A
+process running several quanta (``pipetask -j 1``) reads each calibration
+once: the last one read of each type is kept, keyed by its dataset id
+(datasets never change once written).
 """
 
 from __future__ import annotations
 
-__all__ = ["IsrTask", "IsrTaskConfig", "IsrTaskConnections"]
+__all__ = ["CalibrationPlanes", "IsrTask", "IsrTaskConfig", "IsrTaskConnections"]
 
+import dataclasses
 import logging
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 from astropy.table import Table
-from lsst.images import Image, Mask, MaskedImage
+from lsst.daf.butler import DeferredDatasetHandle
+from lsst.images import Box, Image, Mask, MaskedImage
 from lsst.pex.config import Field
-from lsst.pipe.base import PipelineTask, PipelineTaskConfig, PipelineTaskConnections, Struct
+from lsst.pipe.base import (
+    InputQuantizedConnection,
+    OutputQuantizedConnection,
+    PipelineTask,
+    PipelineTaskConfig,
+    PipelineTaskConnections,
+    QuantumContext,
+    Struct,
+)
 
 from .. import assembly
 from ..camera_description import DetectorDescription, get_instrument_description
@@ -58,6 +76,82 @@ from .image_conventions import (
 _log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class CalibrationPlanes:
+    """What ISR applies of a combined calibration.
+
+    Attributes
+    ----------
+    image
+        The calibration's pixels (read-only: shared by the quanta of a process).
+    bad
+        `True` where the calibration's ``BAD`` plane is set (read-only).
+    metadata
+        The calibration's metadata (``LSST CALIB UNITS`` is checked).
+    """
+
+    image: np.ndarray
+    bad: np.ndarray
+    metadata: Mapping[str, Any]
+
+    @classmethod
+    def from_masked_image(cls, calibration: MaskedImage) -> CalibrationPlanes:
+        """Take the planes ISR uses from an in-memory calibration.
+
+        Parameters
+        ----------
+        calibration
+            A combined bias, dark or flat.
+
+        Returns
+        -------
+        planes
+            Its image array (not copied), BAD plane and metadata.
+        """
+        return cls(calibration.image.array, calibration.mask.get("BAD"), dict(calibration.metadata))
+
+    @classmethod
+    def read(cls, handle: DeferredDatasetHandle) -> CalibrationPlanes:
+        """Read the planes ISR uses, skipping the variance.
+
+        Parameters
+        ----------
+        handle
+            Handle of a combined bias, dark or flat (``MaskedImageV2``).
+
+        Returns
+        -------
+        planes
+            Image, BAD plane and metadata, made read-only.
+        """
+        parts = handle.get(component="components", parameters={"components": ["image", "mask"]})
+        image: Image = parts["image"]
+        # The metadata is not a component: a one-pixel cut-out reads it
+        # without decompressing the planes.
+        corner = image.bbox.start
+        one_pixel = Box.factory[corner.y : corner.y + 1, corner.x : corner.x + 1]
+        metadata = dict(handle.get(parameters={"bbox": one_pixel}).metadata)
+        planes = cls(image.array, parts["mask"].get("BAD"), metadata)
+        planes.image.flags.writeable = False
+        planes.bad.flags.writeable = False
+        return planes
+
+
+_calibration_cache: dict[str, tuple[uuid.UUID, CalibrationPlanes]] = {}
+"""The last calibration read of each connection (bias, dark, flat), by dataset id."""
+
+
+def _read_calibration(name: str, handle: DeferredDatasetHandle) -> CalibrationPlanes:
+    cached = _calibration_cache.get(name)
+    if cached is not None and cached[0] == handle.ref.id:
+        return cached[1]
+    # Forget the previous one first: never hold two of a type.
+    _calibration_cache.pop(name, None)
+    planes = CalibrationPlanes.read(handle)
+    _calibration_cache[name] = (handle.ref.id, planes)
+    return planes
+
+
 class IsrTaskConnections(
     PipelineTaskConnections,
     dimensions=("instrument", "exposure", "detector"),
@@ -76,6 +170,8 @@ class IsrTaskConnections(
         storageClass=BIAS.storage_class,
         dimensions=BIAS.dimensions,
         isCalibration=True,
+        # Read by runQuantum: without the variance, once per process.
+        deferLoad=True,
     )
     dark = cT.PrerequisiteInput(
         name=DARK.name,
@@ -83,6 +179,8 @@ class IsrTaskConnections(
         storageClass=DARK.storage_class,
         dimensions=DARK.dimensions,
         isCalibration=True,
+        # Read by runQuantum: without the variance, once per process.
+        deferLoad=True,
     )
     flat = cT.PrerequisiteInput(
         name=FLAT.name,
@@ -90,6 +188,8 @@ class IsrTaskConnections(
         storageClass=FLAT.storage_class,
         dimensions=FLAT.dimensions,
         isCalibration=True,
+        # Read by runQuantum: without the variance, once per process.
+        deferLoad=True,
     )
     defects = cT.PrerequisiteInput(
         name=DEFECTS.name,
@@ -207,12 +307,33 @@ class IsrTask(PipelineTask):
     _DefaultName = "isr"
     config: IsrTaskConfig
 
+    def runQuantum(
+        self,
+        butlerQC: QuantumContext,
+        inputRefs: InputQuantizedConnection,
+        outputRefs: OutputQuantizedConnection,
+    ) -> None:
+        """Read the raw, the calibrations' planes ISR uses, and run.
+
+        Parameters
+        ----------
+        butlerQC
+            Butler access limited to this quantum.
+        inputRefs, outputRefs
+            The quantum's datasets.
+        """
+        inputs = butlerQC.get(inputRefs)
+        for name in ("bias", "dark", "flat"):
+            if name in inputs:
+                inputs[name] = _read_calibration(name, inputs[name])
+        butlerQC.put(self.run(**inputs), outputRefs)
+
     def run(
         self,
         ccdExposure: RawImage,
-        bias: MaskedImage | None = None,
-        dark: MaskedImage | None = None,
-        flat: MaskedImage | None = None,
+        bias: MaskedImage | CalibrationPlanes | None = None,
+        dark: MaskedImage | CalibrationPlanes | None = None,
+        flat: MaskedImage | CalibrationPlanes | None = None,
         defects: Table | None = None,
     ) -> Struct:
         """Process one raw image.
@@ -222,8 +343,8 @@ class IsrTask(PipelineTask):
         ccdExposure
             The raw image.
         bias, dark, flat
-            Combined calibrations; required when the matching ``do*`` field
-            is set.
+            Combined calibrations (or the planes of them ISR uses); required
+            when the matching ``do*`` field is set.
         defects
             Defect boxes (``x0``, ``y0``, ``width``, ``height``), or `None`.
 
@@ -241,6 +362,9 @@ class IsrTask(PipelineTask):
         config = self.config
         raw = ccdExposure
         geometry = raw.geometry
+        bias_planes = _calibration_planes(bias)
+        dark_planes = _calibration_planes(dark)
+        flat_planes = _calibration_planes(flat)
         detector = _detector_description(raw)
         gains = {amp.name: float(detector.gains[amp.name]) for amp in geometry}
         metadata = _observation_metadata(raw)
@@ -274,27 +398,27 @@ class IsrTask(PipelineTask):
 
         bad_mask = np.zeros(geometry.assembled_shape, dtype=bool)
         if config.doBias:
-            bias_array = _calibration_array(bias, "bias", image.shape, "adu")
+            bias_array = _calibration_array(bias_planes, "bias", image.shape, "adu")
             image -= bias_array
-            bad_mask |= _calibration_bad(bias)
+            bad_mask |= _calibration_bad(bias_planes)
         units = "adu"
         if config.doApplyGains:
             assembly.apply_gains(image, geometry, gains)
             units = "electron"
         if config.doDark:
-            dark_array = _calibration_array(dark, "dark", image.shape, "electron/s")
+            dark_array = _calibration_array(dark_planes, "dark", image.shape, "electron/s")
             dark_time = float(raw.metadata.dark_time)
             scaled = dark_array * np.float32(dark_time)
             if units == "adu":
                 assembly.apply_gains(scaled, geometry, gains, inverse=True)
             image -= scaled
-            bad_mask |= _calibration_bad(dark)
+            bad_mask |= _calibration_bad(dark_planes)
         if config.doFlat:
-            flat_array = _calibration_array(flat, "flat", image.shape, "dimensionless")
+            flat_array = _calibration_array(flat_planes, "flat", image.shape, "dimensionless")
             usable = np.isfinite(flat_array) & (flat_array > 0)
             np.divide(image, flat_array, out=image, where=usable)
             image[~usable] = np.nan
-            bad_mask |= ~usable | _calibration_bad(flat)
+            bad_mask |= ~usable | _calibration_bad(flat_planes)
         if config.doDefect and defects is not None:
             bad_mask |= _defect_mask(defects, image.shape)
         metadata[UNITS_KEY] = units
@@ -327,12 +451,18 @@ def _observation_metadata(raw: RawImage) -> dict[str, Any]:
     return metadata
 
 
+def _calibration_planes(calibration: MaskedImage | CalibrationPlanes | None) -> CalibrationPlanes | None:
+    if isinstance(calibration, MaskedImage):
+        return CalibrationPlanes.from_masked_image(calibration)
+    return calibration
+
+
 def _calibration_array(
-    calibration: MaskedImage | None, name: str, shape: tuple[int, ...], units: str
+    calibration: CalibrationPlanes | None, name: str, shape: tuple[int, ...], units: str
 ) -> np.ndarray:
     if calibration is None:
         raise ValueError(f"do{name.capitalize()}=True but no {name} calibration was provided.")
-    array = calibration.image.array
+    array = calibration.image
     if array.shape != shape:
         raise ValueError(
             f"The {name} calibration has shape {array.shape} but the raw assembles to {shape}: "
@@ -344,9 +474,9 @@ def _calibration_array(
     return array
 
 
-def _calibration_bad(calibration: MaskedImage | None) -> np.ndarray:
+def _calibration_bad(calibration: CalibrationPlanes | None) -> np.ndarray:
     assert calibration is not None
-    return calibration.mask.get("BAD")
+    return calibration.bad
 
 
 def _defect_mask(defects: Table, shape: tuple[int, ...]) -> np.ndarray:
