@@ -3,6 +3,7 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
+from lsst.ts.calibscripts.cp import raw_file
 from lsst.ts.calibscripts.cp.camera_description import LSST_COMCAM
 from lsst.ts.calibscripts.cp.geometry import make_itl_geometry, parse_section
 from lsst.ts.calibscripts.cp.raw_file import ObservationMetadata, read_raw, read_raw_header, write_raw
@@ -119,3 +120,49 @@ def test_write_refuses_bad_input(tmp_path, model, detector, geometry):
 def test_header_missing_keys_named():
     with pytest.raises(KeyError, match="OBSID"):
         ObservationMetadata.from_header({"INSTRUME": "LATISS"})
+
+
+def test_row_tiled_rice_is_decoded_directly(tmp_path, model, detector, geometry):
+    # The cameras' layout takes the direct decoder, for every extension.
+    amps = model.expose("FLAT", 1.0, flux=20_000.0)
+    path = tmp_path / "raw.fits"
+    write_raw(path, make_metadata(), detector, geometry, amps)
+    decoded = raw_file._decode_row_tiled_rice(path.read_bytes())
+    assert sorted(decoded) == list(range(1, len(amps) + 1))
+    with fits.open(path) as hdul:
+        for index, hdu in enumerate(hdul[1:], start=1):
+            assert decoded[index].dtype == np.int32
+            assert np.array_equal(decoded[index], hdu.data)
+
+
+@pytest.mark.parametrize(
+    "make_hdu",
+    [
+        lambda data: fits.CompImageHDU(data=data, compression_type="RICE_1", tile_shape=(4, data.shape[1])),
+        lambda data: fits.CompImageHDU(data=data, compression_type="GZIP_2"),
+        lambda data: fits.CompImageHDU(data=data.astype(np.int16), compression_type="RICE_1"),
+        lambda data: fits.ImageHDU(data=data),
+    ],
+    ids=["rice-4-row-tiles", "gzip2", "rice-int16", "uncompressed"],
+)
+def test_other_layouts_are_read_by_astropy(tmp_path, model, detector, geometry, make_hdu):
+    # Anything but row-tiled 32-bit RICE is left to Astropy's reader, with the same result.
+    amps = model.expose("BIAS")
+    path = tmp_path / "raw.fits"
+    write_raw(path, make_metadata(), detector, geometry, amps)
+    with fits.open(path) as hdul:
+        hdus = [fits.PrimaryHDU(header=hdul[0].header)]
+        for hdu in hdul[1:]:
+            other = make_hdu(np.asarray(hdu.data))
+            for card in hdu.header.cards:
+                if card.keyword in ("EXTNAME", "DATASEC", "BIASSEC", "DETSEC", "DETSIZE"):
+                    other.header[card.keyword] = card.value
+            hdus.append(other)
+    other_path = tmp_path / "other.fits"
+    fits.HDUList(hdus).writeto(other_path)
+    assert raw_file._decode_row_tiled_rice(other_path.read_bytes()) == {}
+    raw = read_raw(other_path)
+    assert raw.geometry == geometry
+    for name, array in amps.items():
+        assert raw.amps[name].dtype == np.int32
+        assert np.array_equal(raw.amps[name], array)
