@@ -423,9 +423,10 @@ class IsrTask(PipelineTask):
             bad_mask |= _defect_mask(defects, image.shape)
         metadata[UNITS_KEY] = units
 
-        variance = np.ones_like(image)
         if config.doVariance:
             variance = _variance(image, geometry, gains, detector, units)
+        else:
+            variance = np.ones_like(image)
 
         mask = Mask(schema=MASK_SCHEMA, shape=image.shape)
         mask.set("SAT", sat_mask)
