@@ -30,7 +30,7 @@ VAR_DIR ?= var
 run: $(STAMP)
 	CALIBSCRIPTS_VAR_DIR=$(VAR_DIR) $(VENV)/bin/run_script auxtel/make_latiss_calibrations.py \
 		--simulate --time-scale 0.05 \
-		-p generate_calibrations=true -p n_processes=2 -p calib_collection=$(RUN_COLLECTION)
+		-p generate_calibrations=true -p n_processes=1 -p calib_collection=$(RUN_COLLECTION)
 	$(PY) examples/read_calibrations.py $(VAR_DIR)/repo/LATISS $(RUN_COLLECTION)
 
 ## The test command CI runs: lint, format check, type check, docs, tests.

@@ -11,12 +11,18 @@ flat valid for it; then read the gains measured from flat pairs
 import sys
 
 import numpy as np
-from lsst.daf.butler import Butler
+from lsst.daf.butler import Butler, MissingCollectionError
 
 repo, calib_collection = sys.argv[1], sys.argv[2]
 instrument = sys.argv[3] if len(sys.argv) > 3 else "LATISS"
 
 butler = Butler(repo, collections=[calib_collection])
+try:
+    butler.collections.get_info(calib_collection)
+except MissingCollectionError:
+    sys.exit(
+        f"{repo} has no collection {calib_collection}: the run certified nothing there (see its summary)."
+    )
 # The most recent flat of the night: every calibration valid for it.
 (flat_exposure,) = butler.query_dimension_records(
     "exposure",
