@@ -1,10 +1,11 @@
-"""How ISR reads the combined calibrations it applies."""
+"""How the tasks read the images they apply or measure (only the planes they use)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from lsst.ts.calibscripts.cp.tasks import isr
+from lsst.ts.calibscripts.cp.tasks.image_conventions import read_without_variance
 
 from .conftest import LatissCalibrations, LatissNight
 
@@ -37,3 +38,16 @@ def test_calibrations_are_read_once_per_process(
         other = isr._read_calibration("bias", butler.getDeferred(dark))
         assert other is not first
         assert isr._calibration_cache["bias"][0] == dark.id
+
+
+def test_read_without_variance(latiss_night: LatissNight, latiss_calibrations: LatissCalibrations) -> None:
+    with latiss_night.butler(latiss_calibrations.dark) as butler:
+        exposure = latiss_night.darks[0]
+        ref = butler.find_dataset("cpDarkProc", instrument="LATISS", detector=0, exposure=exposure)
+        assert ref is not None
+        full = butler.get(ref)
+        light = read_without_variance(butler.getDeferred(ref))
+    assert np.array_equal(light.image.array, full.image.array, equal_nan=True)
+    assert np.array_equal(light.mask.array, full.mask.array)
+    assert dict(light.metadata) == dict(full.metadata)
+    assert light.image.bbox == full.image.bbox

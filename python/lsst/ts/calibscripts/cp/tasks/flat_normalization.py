@@ -37,10 +37,18 @@ import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 from lsst.images import MaskedImage
 from lsst.pex.config import ChoiceField, Field, ListField
-from lsst.pipe.base import PipelineTask, PipelineTaskConfig, PipelineTaskConnections, Struct
+from lsst.pipe.base import (
+    InputQuantizedConnection,
+    OutputQuantizedConnection,
+    PipelineTask,
+    PipelineTaskConfig,
+    PipelineTaskConnections,
+    QuantumContext,
+    Struct,
+)
 
 from ..statistics import sigma_clipped_stats
-from .image_conventions import EXPOSURE_ID_KEY, detector_geometry
+from .image_conventions import EXPOSURE_ID_KEY, detector_geometry, read_without_variance
 
 
 class CpFlatMeasureConnections(PipelineTaskConnections, dimensions=("instrument", "exposure", "detector")):
@@ -51,6 +59,8 @@ class CpFlatMeasureConnections(PipelineTaskConnections, dimensions=("instrument"
         doc="ISR-processed flat.",
         storageClass="MaskedImageV2",
         dimensions=("instrument", "exposure", "detector"),
+        # Read by runQuantum without the variance, which is not used.
+        deferLoad=True,
     )
     outputStats = cT.Output(
         name="cpFlatStatistics",
@@ -79,6 +89,24 @@ class CpFlatMeasureTask(PipelineTask):
     ConfigClass = CpFlatMeasureConfig
     _DefaultName = "cpFlatMeasure"
     config: CpFlatMeasureConfig
+
+    def runQuantum(
+        self,
+        butlerQC: QuantumContext,
+        inputRefs: InputQuantizedConnection,
+        outputRefs: OutputQuantizedConnection,
+    ) -> None:
+        """Read the processed flat without its variance, and run.
+
+        Parameters
+        ----------
+        butlerQC
+            Butler access limited to this quantum.
+        inputRefs, outputRefs
+            The quantum's datasets.
+        """
+        handle = butlerQC.get(inputRefs.inputExp)
+        butlerQC.put(self.run(read_without_variance(handle)), outputRefs)
 
     def run(self, inputExp: MaskedImage) -> Struct:
         """Measure the detector and per-amplifier clipped means.

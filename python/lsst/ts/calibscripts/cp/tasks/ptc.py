@@ -49,7 +49,7 @@ from lsst.pipe.base import (
 from ..overscan import overscan_residual_key
 from ..ptc import FlatPair, PtcConfig, PtcSolution, find_flat_pairs, fit_ptc_amp, measure_pair
 from ..ptc_dataset import PTC_FIT_TYPE_EXPAPPROXIMATION, PTC_FIT_TYPE_EXTRACT, PhotonTransferCurveDataset
-from .image_conventions import UNITS_KEY, detector_geometry, float_metadata
+from .image_conventions import UNITS_KEY, detector_geometry, float_metadata, read_without_variance
 
 _log = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ class PtcExtractTask(PipelineTask):
         detector_name = record.full_name if record is not None else str(detector)
         for pair in pairs:
             result = self.run(
-                by_exposure[pair.first].get(),
-                by_exposure[pair.second].get(),
+                read_without_variance(by_exposure[pair.first]),
+                read_without_variance(by_exposure[pair.second]),
                 pair,
                 instrument=str(first_ref.dataId["instrument"]),
                 detector=detector,

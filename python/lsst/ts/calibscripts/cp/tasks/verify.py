@@ -65,6 +65,7 @@ from .image_conventions import (
     float_metadata,
     gain_key,
     read_noise_key,
+    read_without_variance,
 )
 
 
@@ -76,6 +77,8 @@ class CpVerifyStatsConnections(PipelineTaskConnections, dimensions=("instrument"
         doc="Exposure processed with the calibration under test.",
         storageClass="MaskedImageV2",
         dimensions=("instrument", "exposure", "detector"),
+        # Read by runQuantum without the variance, which no test uses.
+        deferLoad=True,
     )
     outputStats = cT.Output(
         name="verifyBiasDetStats",
@@ -138,6 +141,24 @@ class CpVerifyStatsTask(PipelineTask):
     ConfigClass = CpVerifyStatsConfig
     _DefaultName = "cpVerifyStats"
     config: CpVerifyStatsConfig
+
+    def runQuantum(
+        self,
+        butlerQC: QuantumContext,
+        inputRefs: InputQuantizedConnection,
+        outputRefs: OutputQuantizedConnection,
+    ) -> None:
+        """Read the processed exposure without its variance, and run.
+
+        Parameters
+        ----------
+        butlerQC
+            Butler access limited to this quantum.
+        inputRefs, outputRefs
+            The quantum's datasets.
+        """
+        handle = butlerQC.get(inputRefs.inputExp)
+        butlerQC.put(self.run(read_without_variance(handle)), outputRefs)
 
     def run(self, inputExp: MaskedImage) -> Struct:
         """Compute the DetStats of one exposure and detector.
