@@ -1,15 +1,23 @@
-"""Wall time and peak memory of ``pipetask run`` cpBias on 20 full-size LATISS raws.
+"""Wall time and peak memory of ``pipetask run`` cpBias (and verifyBias) on 20 full-size LATISS raws.
 
 Run as ``python benchmarks/pipetask_cpbias.py [--n-bias 20] [--jobs 1]
-[--workdir DIR]``. It simulates the biases with the camera model (full ITL
-geometry, 4072 x 4000 assembled), writes and ingests them into a fresh
-repository, then runs the cpBias pipeline exactly as the OCPS does (a
-``pipetask`` subprocess) and prints:
+[--repeat 1] [--no-verify] [--workdir DIR]``. It simulates the biases with the
+camera model (full ITL geometry, 4072 x 4000 assembled), writes and ingests
+them into a fresh repository, then runs the cpBias pipeline exactly as the
+OCPS does (a ``pipetask`` subprocess), and the verifyBias pipeline on the same
+raws against that bias (internal verification, as the daily default does it).
+For each run it prints:
 
-* the wall time of the whole pipetask run and of its two tasks (from the
-  per-quantum timings pipetask logs);
-* the peak resident memory of the pipetask process;
-* the size of one raw and of the combined bias on disk.
+* the wall time of the pipetask run, and its CPU time (user + system of
+  pipetask and its workers: on a shared machine the wall time varies with the
+  load, the CPU time much less);
+* the time of each task in its quanta: total and median per quantum (the
+  ISR median is the time per raw);
+* the peak resident memory of the largest pipetask process so far;
+
+and the size of one raw, one ISR output (``cpBiasProc``) and the combined
+bias on disk. ``--repeat N`` runs cpBias N times (new output runs) and
+reports each, so that a median can be taken on a busy machine.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +39,11 @@ from lsst.daf.butler import Butler
 from lsst.ts.calibscripts.cp.camera_description import LATISS
 from lsst.ts.calibscripts.cp.geometry import itl_geometry
 from lsst.ts.calibscripts.cp.ingest import ingest_raws
-from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline, pipeline_environment
+from lsst.ts.calibscripts.cp.pipeline_locations import (
+    generation_pipeline,
+    pipeline_environment,
+    verification_pipeline,
+)
 from lsst.ts.calibscripts.cp.raw_file import ObservationMetadata, write_raw
 from lsst.ts.calibscripts.cp.repository import create_repository
 from lsst.ts.calibscripts.simulator.camera_model import CameraModel
@@ -67,18 +80,60 @@ def simulate_biases(directory: Path, n_bias: int) -> list[Path]:
     return files
 
 
-def task_seconds(log: str) -> dict[str, float]:
-    """Sum the per-quantum execution times pipetask logged, by task label."""
-    totals: dict[str, float] = {}
+def task_seconds(log: str) -> dict[str, list[float]]:
+    """Per-quantum execution times pipetask logged, by task label."""
+    times: dict[str, list[float]] = {}
     for label, seconds in re.findall(r"Execution of task '(\w+)' on quantum .*? took ([\d.]+) seconds", log):
-        totals[label] = totals.get(label, 0.0) + float(seconds)
-    return totals
+        times.setdefault(label, []).append(float(seconds))
+    return times
+
+
+def run_pipetask(
+    repo: Path, pipeline: str, inputs: list[str], output: str, query: str, options: list[str]
+) -> bool:
+    """Run one pipetask as the OCPS does and print its timings; return whether it succeeded."""
+    command = [
+        str(Path(sys.executable).parent / "pipetask"),
+        "run",
+        "-b",
+        str(repo),
+        "-i",
+        ",".join(inputs),
+        "-o",
+        output,
+        "-p",
+        pipeline,
+        "-d",
+        query,
+        "--register-dataset-types",
+        *options,
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    completed = subprocess.run(command, env=pipeline_environment(), capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        print(completed.stderr[-4000:], file=sys.stderr)
+        return False
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # ru_maxrss of the children: the largest peak of any finished descendant, in KiB.
+    peak_mib = after.ru_maxrss / 1024
+    print(f"  {output}: wall {wall:6.1f} s, CPU {cpu:6.1f} s, peak RSS so far {peak_mib:5.0f} MiB")
+    for label, seconds in task_seconds(completed.stdout + completed.stderr).items():
+        print(
+            f"    {label:<16} {sum(seconds):7.1f} s in {len(seconds):2d} quanta, "
+            f"median {statistics.median(seconds):6.2f} s"
+        )
+    return True
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-bias", type=int, default=20, help="Number of biases (default 20).")
     parser.add_argument("--jobs", type=int, default=1, help="pipetask -j (default 1).")
+    parser.add_argument("--repeat", type=int, default=1, help="cpBias runs (default 1).")
+    parser.add_argument("--no-verify", action="store_true", help="Skip the verifyBias run.")
     parser.add_argument("--workdir", type=Path, help="Keep the repository here (default: a temporary dir).")
     args = parser.parse_args()
 
@@ -92,47 +147,36 @@ def main() -> int:
         with Butler.from_config(str(repo), writeable=True) as butler:
             exposures = ingest_raws(butler, files).exposures
         ingested = time.perf_counter() - start
+        query = f"instrument='LATISS' AND exposure IN ({', '.join(map(str, exposures))})"
+        jobs = ["-j", str(args.jobs)]
 
-        command = [
-            str(Path(sys.executable).parent / "pipetask"),
-            "run",
-            "-b",
-            str(repo),
-            "-i",
-            "LATISS/raw/all",
-            "-o",
-            "u/bench/cpBias",
-            "-p",
-            str(generation_pipeline("LATISS", "cpBias")),
-            "-d",
-            f"instrument='LATISS' AND exposure IN ({', '.join(map(str, exposures))})",
-            "-j",
-            str(args.jobs),
-            "--register-dataset-types",
-            "-c",
-            "isr:doDefect=False",
-        ]
-        start = time.perf_counter()
-        completed = subprocess.run(command, env=pipeline_environment(), capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        if completed.returncode != 0:
-            print(completed.stderr[-4000:], file=sys.stderr)
-            return 1
-        # ru_maxrss of the children: the largest peak of any finished child, in KiB.
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        per_task = task_seconds(completed.stdout + completed.stderr)
-        with Butler.from_config(str(repo), collections=["u/bench/cpBias"]) as butler:
-            bias_path = Path(butler.getURI("bias", instrument="LATISS", detector=0).ospath)
-
-        print(f"cpBias on {args.n_bias} full-size LATISS raws (4072 x 4000), pipetask -j {args.jobs}")
+        print(f"{args.n_bias} full-size LATISS biases (4072 x 4000), pipetask -j {args.jobs}")
         print(f"  simulate + write raws: {simulated:7.1f} s   ingest: {ingested:5.1f} s")
-        print(f"  pipetask wall time:    {wall:7.1f} s")
-        for label, seconds in per_task.items():
-            print(f"    {label:<16} {seconds:7.1f} s in quanta")
-        print(f"  pipetask peak RSS:     {peak_mib:7.0f} MiB")
-        raw_mib = files[0].stat().st_size / 2**20
-        bias_mib = bias_path.stat().st_size / 2**20
-        print(f"  raw file {raw_mib:.1f} MiB, combined bias {bias_mib:.1f} MiB")
+        output = ""
+        for run in range(args.repeat):
+            output = f"u/bench/cpBias{run}"
+            pipeline = str(generation_pipeline("LATISS", "cpBias"))
+            if not run_pipetask(
+                repo, pipeline, ["LATISS/raw/all"], output, query, [*jobs, "-c", "isr:doDefect=False"]
+            ):
+                return 1
+        if not args.no_verify:
+            pipeline = str(verification_pipeline("LATISS", "verifyBias"))
+            options = [*jobs, "-c", "verifyBiasIsr:doDefect=False"]
+            if not run_pipetask(
+                repo, pipeline, ["LATISS/raw/all", output], "u/bench/verifyBias", query, options
+            ):
+                return 1
+        with Butler.from_config(str(repo), collections=[output]) as butler:
+            bias_path = Path(butler.getURI("bias", instrument="LATISS", detector=0).ospath)
+            proc_path = Path(
+                butler.getURI("cpBiasProc", instrument="LATISS", detector=0, exposure=exposures[0]).ospath
+            )
+        sizes = [
+            f"{name} {path.stat().st_size / 2**20:.1f} MiB"
+            for name, path in (("raw", files[0]), ("cpBiasProc", proc_path), ("bias", bias_path))
+        ]
+        print(f"  on disk: {', '.join(sizes)}")
     return 0
 
 
