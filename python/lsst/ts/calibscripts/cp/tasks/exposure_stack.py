@@ -108,8 +108,12 @@ def _cosmic_ray_finder(
         if not usable.any():
             return np.zeros(image.shape, dtype=bool)
         # Pixels without a usable variance (NaN after ISR) borrow the
-        # typical one; they are excluded anyway if masked.
-        noise = np.sqrt(np.where(usable, variance, np.median(variance[usable])))
+        # typical one; they are excluded anyway if masked. The median (a
+        # partition of the whole block) is only taken when some need it.
+        if usable.all():
+            noise = np.sqrt(variance)
+        else:
+            noise = np.sqrt(np.where(usable, variance, np.median(variance[usable])))
         found = find_cosmic_rays(image, noise, expected=np.nan_to_num(expected, nan=np.inf), config=config)
         if found.failed:
             _log.warning(
