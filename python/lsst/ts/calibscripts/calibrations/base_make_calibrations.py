@@ -6,18 +6,24 @@ __all__ = ["BaseMakeCalibrations", "CalibrationStepError"]
 
 import abc
 import asyncio
-import datetime
 import types
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
+from astropy.time import Time
 from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
 
 from ..control import BaseCamera
 from ..cp.camera_description import InstrumentDescription, get_instrument_description
-from ..cp.certification import CertificationError, certify_calibrations
+from ..cp.certification import CertificationError, certify_calibrations, parse_date
+from ..cp.pipetask_options import (
+    PipetaskOptionError,
+    PipetaskOptions,
+    check_collection_name,
+    parse_config_options,
+)
 from ..sal import BaseMessage, Domain, ExpectedError, Remote, State
-from ..script import BaseScript, ConfigError
+from ..script import BaseScript, ConfigError, ConfigProblem
 from .gains import format_gains_table
 from .image_plan import ImagePlan, expand_exposure_times, flat_pairs
 from .ocps_client import OcpsClient, OcpsJob
@@ -181,6 +187,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
             if image_type == "FLAT" and any(t < 0.1 for t in times):
                 raise ConfigError(f"{option}: flats need exposure times of at least 0.1 s, got {times}")
             self.plans.append(ImagePlan(image_type, n, n_discard, tuple(times)))
+        self.check_pipetask_options(config)
         begin, end = config.certify_calib_begin_date, config.certify_calib_end_date
         if _parse_date(begin, "certify_calib_begin_date") >= _parse_date(end, "certify_calib_end_date"):
             raise ConfigError(
@@ -198,6 +205,34 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
                 begin,
                 end,
             )
+
+    def check_pipetask_options(self, config: types.SimpleNamespace) -> None:
+        """Parse every ``config_options_*`` and check every collection name.
+
+        What reaches pipetask is rebuilt from the parsed options (see
+        `~lsst.ts.calibscripts.cp.pipetask_options`), so a malformed or
+        forbidden option fails now, before any image is taken.
+
+        Raises
+        ------
+        ConfigError
+            Naming each option at fault and what is allowed.
+        """
+        problems = []
+        for name, value in sorted(vars(config).items()):
+            try:
+                if name.startswith("config_options_"):
+                    parse_config_options(str(value), name)
+                elif name.startswith("input_collections_"):
+                    for collection in str(value).split(","):
+                        if collection.strip():
+                            check_collection_name(collection.strip(), name)
+                elif name == "calib_collection" and value:
+                    check_collection_name(str(value), name)
+            except PipetaskOptionError as e:
+                problems.append(ConfigProblem(str(e), None, name))
+        if problems:
+            raise ConfigError("; ".join(p.message for p in problems), problems)
 
     def configure_instrument(self, config: types.SimpleNamespace) -> None:
         """Check instrument-specific options (filters...); raise ConfigError."""
@@ -466,13 +501,12 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
     def pipetask_config(self, inputs: Sequence[str], options: str) -> str:
         """Return the ``config`` of an OCPS execute command."""
         assert self.config is not None
-        parts = [f"-j {self.config.n_processes}"]
-        if inputs:
-            parts.append(f"-i {','.join(dict.fromkeys(inputs))}")
-        parts.append("--register-dataset-types")
-        if options.strip():
-            parts.append(options.strip())
-        return " ".join(parts)
+        return PipetaskOptions(
+            overrides=parse_config_options(options).overrides,
+            inputs=tuple(dict.fromkeys(inputs)),
+            processes=int(self.config.n_processes),
+            register_dataset_types=True,
+        ).as_text()
 
     async def _run_job(
         self, pipeline: str, inputs: Sequence[str], options: str, exposures: Sequence[int], what: str
@@ -754,8 +788,13 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         await self.ocps_remote.close()
 
 
-def _parse_date(value: str, option: str) -> datetime.date:
+def _parse_date(value: str, option: str) -> Time:
+    """Parse a validity-range bound as certification will, at configure time."""
     try:
-        return datetime.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise ConfigError(f"{option}={value!r} is not a date like 2022-11-04") from None
+        time = parse_date(value)
+    except ValueError as e:
+        raise ConfigError(
+            f"{option}={value!r}: {e}", [ConfigProblem(f"{option}: {e}", None, option)]
+        ) from None
+    assert time is not None
+    return time

@@ -272,7 +272,13 @@ class BaseScript(Controller, abc.ABC):
             self.set_metadata(metadata)
             await self.evt_metadata.set_write(force_output=True, **vars(metadata))
         except Exception as e:
-            reason = f"Config failed: {e}"
+            if isinstance(e, ConfigError):
+                reason = f"Config failed: {e}"
+            else:
+                # A bug, not the operator's fault: keep the traceback in the
+                # log and still say what happened.
+                self.log.exception("Config failed")
+                reason = f"Config failed: {type(e).__name__}: {e}"
             await self.set_state(ScriptState.CONFIGURE_FAILED, reason=reason)
             asyncio.get_running_loop().call_soon(self._schedule_close)
             raise ExpectedError(reason) from e

@@ -40,8 +40,8 @@ from ..sal import BaseMessage, Domain, Remote, ScriptState
 from ..sal.errors import AckError
 from ..sal.timestamps import TAI_MINUS_UTC
 from .base_script import BaseScript
-from .config_errors import ConfigError
-from .yaml_config import parse_config_yaml
+from .config_errors import ConfigError, ConfigProblem
+from .yaml_config import parse_config_value, parse_config_yaml
 
 #: Generous limit for a command the script must answer quickly.
 _COMMAND_TIMEOUT = 60.0
@@ -119,7 +119,7 @@ def build_config(config_file: Path | None, params: Sequence[str]) -> str:
             raise ConfigError(f"-p {param!r}: expected key=value")
         if key in overrides:
             raise ConfigError(f"-p {key} given twice")
-        overrides[key] = yaml.safe_load(value) if value.strip() else ""
+        overrides[key] = parse_config_value(value, key)
     base, _ = parse_config_yaml(text)
     base.update(overrides)
     return yaml.safe_dump(base, sort_keys=False)
@@ -322,6 +322,11 @@ def simulation_repo(config: str, repo: Path | None, default: Path) -> tuple[str,
     """
     parsed, _ = parse_config_yaml(config)
     given = parsed.get("repo")
+    if given is not None and not isinstance(given, str):
+        raise ConfigError(
+            f"repo = {given!r}: must be text (the repository path)",
+            [ConfigProblem(f"repo = {given!r}: must be text (the repository path)", None, "repo")],
+        )
     if given is not None and repo is not None and Path(given).resolve() != repo.resolve():
         raise ConfigError(f"--repo {repo} and the config's repo {given} differ; give one of them")
     chosen = (repo or (Path(given) if given is not None else default)).expanduser().resolve()
@@ -371,7 +376,7 @@ async def amain(argv: Sequence[str] | None = None) -> int:
         )
         try:
             config, repo = simulation_repo(config, args.repo, observatory_config.repo_path)
-        except ConfigError as e:
+        except (ConfigError, ValueError, OSError) as e:
             print(f"run_script: error: {e}", file=sys.stderr)
             return 2
         observatory_config.repo = repo

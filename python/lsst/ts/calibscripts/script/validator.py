@@ -6,6 +6,7 @@ __all__ = ["DefaultingValidator"]
 
 import copy
 import difflib
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -50,6 +51,23 @@ _draft7_properties = jsonschema.Draft7Validator.VALIDATORS["properties"]
 _Draft7Defaulting = jsonschema.validators.extend(jsonschema.Draft7Validator, {"properties": _fill_defaults})
 
 
+def _non_finite(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], float]]:
+    """Yield the path and value of every NaN or infinity in a configuration."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, (*path, str(i)))
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    """Cut a long value or message, so that one huge value cannot flood a reply."""
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
 class DefaultingValidator:
     """Validate configurations against a Draft 7 JSON schema, filling defaults.
 
@@ -87,6 +105,16 @@ class DefaultingValidator:
             ``problems`` has them one by one, with line and option.
         """
         result: dict[str, Any] = copy.deepcopy(dict(config or {}))
+        non_finite = [
+            self._located(
+                path,
+                f"config option {'.'.join(path)!r} = {value!r}: NaN and infinity are not accepted",
+                lines or {},
+            )
+            for path, value in _non_finite(result, ())
+        ]
+        if non_finite:
+            raise ConfigError("; ".join(problem.message for problem in non_finite), non_finite)
         errors = sorted(self._validator.iter_errors(result), key=lambda e: list(e.absolute_path))
         if errors:
             problems = [problem for error in errors for problem in self._describe(error, lines or {})]
@@ -100,16 +128,29 @@ class DefaultingValidator:
             allowed = list(schema.get("properties", {}))
             unknown = [k for k in error.instance if k not in allowed]
             return [self._describe_unknown((*path, key), allowed, lines) for key in unknown]
+        if not path:
+            line = self._line(path, lines)
+            where = f"line {line}: " if line is not None else ""
+            return [ConfigProblem(f"{where}configuration: {_shorten(error.message)}", line)]
+        what = _shorten(error.message)
+        if (
+            error.validator == "pattern"
+            and isinstance(error.schema, Mapping)
+            and "description" in error.schema
+        ):
+            # The regular expression means little to an operator; the description has an example.
+            what = f"not of the expected form. {error.schema['description']}"
+        message = f"config option {'.'.join(path)!r} = {_shorten(repr(error.instance))}: {what}"
+        return [self._located(path, message, lines)]
+
+    def _located(self, path: tuple[str, ...], message: str, lines: KeyLines) -> ConfigProblem:
+        """Return a problem of the option at ``path``, prefixed with its line."""
         line = self._line(path, lines)
         where = f"line {line}: " if line is not None else ""
-        if not path:
-            return [ConfigProblem(f"{where}configuration: {error.message}", line)]
-        option = ".".join(path)
-        message = f"{where}config option {option!r} = {error.instance!r}: {error.message}"
-        return [ConfigProblem(message, line, option)]
+        return ConfigProblem(where + message, line, ".".join(path))
 
     def _describe_unknown(self, path: tuple[str, ...], allowed: list[str], lines: KeyLines) -> ConfigProblem:
-        key = path[-1]
+        key = str(path[-1])
         line = self._line(path, lines)
         where = f"line {line}: " if line is not None else ""
         message = f"{where}unknown config option {'.'.join(path)!r}"
