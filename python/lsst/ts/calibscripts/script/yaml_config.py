@@ -29,7 +29,7 @@ import yaml
 
 from .config_errors import ConfigError, ConfigProblem
 
-#: Position (1-based line) of each key path, e.g. ``("n_bias",): 3``.
+#: 1-based line of each key and list item, by path, e.g. ``("n_bias",): 3``, ``("times", "0"): 4``.
 KeyLines = dict[tuple[str, ...], int]
 
 MAX_CONFIG_LENGTH = 65536
@@ -122,6 +122,7 @@ def _walk(node: yaml.Node, path: tuple[str, ...], lines: KeyLines) -> None:
             _walk(value_node, (*path, key), lines)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
+            lines[(*path, str(i))] = item.start_mark.line + 1
             _walk(item, (*path, str(i)), lines)
 
 
@@ -169,7 +170,7 @@ def parse_config_yaml(text: str) -> tuple[dict[str, Any], KeyLines]:
     config : `dict`
         The parsed mapping.
     lines : `KeyLines`
-        1-based line of every key, by key path, for error messages.
+        1-based line of every key and list item, by path, for error messages.
 
     Raises
     ------
