@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 from lsst.ts.calibscripts.calibrations import MakeComCamBias, MakeLatissCalibrations
 from lsst.ts.calibscripts.sal import ExpectedError, ScriptState
 from lsst.ts.calibscripts.sal.messages import message_model
-from lsst.ts.calibscripts.script import BaseScript, ConfigError
+from lsst.ts.calibscripts.script import ConfigError
 from lsst.ts.calibscripts.ui.config_check import check_config
 
-SCRIPTS: list[type[BaseScript]] = [MakeLatissCalibrations, MakeComCamBias]
+ScriptClass = type[MakeLatissCalibrations] | type[MakeComCamBias]
+SCRIPTS: list[ScriptClass] = [MakeLatissCalibrations, MakeComCamBias]
 
 NASTY_STRINGS = [
     "-c isr:doDefect=False --summary /repo/gen3.sqlite3",
@@ -86,14 +87,14 @@ def plausible(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     return values
 
 
-def option_names(script: type[BaseScript]) -> list[str]:
+def option_names(script: ScriptClass) -> list[str]:
     schema = script.get_schema()
     assert schema is not None
     return [*schema["properties"], "n_biass", "metadata", "calibration_collection"]
 
 
 @st.composite
-def config_texts(draw: st.DrawFn, script: type[BaseScript]) -> str:
+def config_texts(draw: st.DrawFn, script: ScriptClass) -> str:
     """A YAML mapping of (mostly) real options to arbitrary values, or raw text."""
     if draw(st.integers(0, 9)) == 0:
         fragments = st.sampled_from(
@@ -126,7 +127,7 @@ def config_texts(draw: st.DrawFn, script: type[BaseScript]) -> str:
     return yaml.safe_dump(config, allow_unicode=True) if config else ""
 
 
-def names_its_problem(message: str, text: str, script: type[BaseScript]) -> bool:
+def names_its_problem(message: str, text: str, script: ScriptClass) -> bool:
     """Does the message name a line, an option, or the configuration as a whole?"""
     if re.search(r"\bline \d+", message) or "configuration" in message:
         return True
@@ -136,7 +137,7 @@ def names_its_problem(message: str, text: str, script: type[BaseScript]) -> bool
     return any(name and name in message for name in names)
 
 
-async def configure(script_class: type[BaseScript], text: str) -> tuple[ScriptState, BaseException | None]:
+async def configure(script_class: ScriptClass, text: str) -> tuple[ScriptState, BaseException | None]:
     script = script_class(index=1)
     await script.start_task
     topic = script.salinfo.interface.commands["configure"]
