@@ -6,6 +6,7 @@ a `Remote` talks to it, and a `Domain` connects both to a `Transport`
 (in-process by default).
 """
 
+from .ack_errors import *
 from .base_csc import *
 from .controller import *
 from .controller_command import *

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_TOPIC_SUBNAME", "TOPIC_SUBNAME_ENV_VAR", "Domain"]
+__all__ = ["DEFAULT_TOPIC_SUBNAME", "TOPIC_SUBNAME_ENV_VAR", "Domain", "DomainMember"]
 
 import asyncio
 import getpass
@@ -13,13 +13,30 @@ from types import TracebackType
 
 from .transport import Transport, make_transport
 
-if typing.TYPE_CHECKING:
-    from .sal_info import SalInfo
-
 #: Environment variable with the middle part of topic names, as in Rubin's
 #: Kafka transport: ``lsst.<LSST_TOPIC_SUBNAME>.<Component>.<sal_name>``.
 TOPIC_SUBNAME_ENV_VAR = "LSST_TOPIC_SUBNAME"
 DEFAULT_TOPIC_SUBNAME = "sal"
+
+
+class DomainMember(typing.Protocol):
+    """What a `Domain` knows of the components registered with it.
+
+    `SalInfo` is the one implementation; the protocol keeps this module
+    below it (a `SalInfo` needs a `Domain`, not the other way round).
+    """
+
+    @property
+    def name(self) -> str:
+        """Component name, e.g. ``OCPS``."""
+
+    @property
+    def index(self) -> int:
+        """SAL index (0 for a non-indexed component or an any-index Remote)."""
+
+    @property
+    def closed(self) -> bool:
+        """Has it been closed?"""
 
 
 class Domain:
@@ -45,7 +62,7 @@ class Domain:
     default_identity : `str`
         ``user@host``: the identity of Remotes (controllers use their own
         ``Component:index``).
-    salinfo_set : `set` [`SalInfo`]
+    salinfo_set : `set` [`DomainMember`]
         Components (controllers and remotes) open in this domain.
     """
 
@@ -54,7 +71,7 @@ class Domain:
         self.subname = subname or os.environ.get(TOPIC_SUBNAME_ENV_VAR, "") or DEFAULT_TOPIC_SUBNAME
         self.origin = os.getpid()
         self.default_identity = f"{getpass.getuser()}@{socket.gethostname()}"
-        self.salinfo_set: set[SalInfo] = set()
+        self.salinfo_set: set[DomainMember] = set()
         self._start_task: asyncio.Future[None] | None = None
         self._closed = False
 

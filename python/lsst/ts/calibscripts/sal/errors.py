@@ -1,13 +1,11 @@
-"""Exceptions raised by the SAL-style kernel."""
+"""Exceptions of the SAL-style kernel that need nothing else of it.
+
+The acknowledgement errors, which carry an `AckCmd`, are in `ack_errors`.
+"""
 
 from __future__ import annotations
 
-__all__ = ["AckError", "AckTimeoutError", "ExpectedError", "InterfaceDefinitionError"]
-
-import typing
-
-if typing.TYPE_CHECKING:
-    from .messages import AckCmd
+__all__ = ["ExpectedError", "InterfaceDefinitionError"]
 
 
 class ExpectedError(Exception):
@@ -20,31 +18,3 @@ class ExpectedError(Exception):
 
 class InterfaceDefinitionError(ValueError):
     """A component interface definition file is malformed."""
-
-
-class AckError(Exception):
-    """A command ended with a failure acknowledgement.
-
-    Parameters
-    ----------
-    msg : `str`
-        Description of the failure.
-    ackcmd : `AckCmd`
-        The acknowledgement that ended the command.
-    """
-
-    def __init__(self, msg: str, ackcmd: AckCmd) -> None:
-        super().__init__(msg)
-        self.ackcmd = ackcmd
-
-    def __str__(self) -> str:
-        ack = self.ackcmd
-        return f"{self.args[0]}: ack={ack.ack!r}, error={ack.error}, result={ack.result!r}"
-
-
-class AckTimeoutError(AckError):
-    """No final acknowledgement arrived in time.
-
-    ``ackcmd.ack`` is the last acknowledgement seen, or
-    `SalRetCode.CMD_NOACK` if none was seen at all.
-    """

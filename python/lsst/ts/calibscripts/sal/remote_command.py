@@ -9,8 +9,8 @@ import collections
 import time
 from typing import Any
 
+from .ack_errors import AckError, AckTimeoutError
 from .enums import SalRetCode
-from .errors import AckError, AckTimeoutError
 from .interface import TopicDefinition
 from .messages import AckCmd, BaseMessage
 from .sal_info import SalInfo

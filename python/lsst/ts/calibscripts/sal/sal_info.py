@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SalInfo"]
+__all__ = ["SalInfo", "TopicReader"]
 
 import asyncio
 import itertools
@@ -13,8 +13,21 @@ from .interface import ComponentInterface, TopicDefinition
 from .messages import BaseMessage, message_model
 from .transport import Subscription
 
-if typing.TYPE_CHECKING:
-    from .read_topic import ReadTopic
+
+class TopicReader(typing.Protocol):
+    """What a `SalInfo` needs of the readers it subscribes (`ReadTopic`).
+
+    The protocol keeps this module below `read_topic` (a reader needs its
+    `SalInfo`, not the other way round).
+    """
+
+    definition: TopicDefinition
+    max_history: int
+
+    def _on_message(self, message: BaseMessage) -> None: ...
+
+    def _close(self) -> None: ...
+
 
 # Sequence numbers are unique within the process, so acknowledgements of
 # commands from two Remotes of one component can never be confused.
@@ -53,7 +66,7 @@ class SalInfo:
             raise ValueError(f"{name} is not indexed, but index={index} was given")
         self.index = index
         self.identity = identity or domain.default_identity
-        self._readers: list[ReadTopic] = []
+        self._readers: list[TopicReader] = []
         self._subscriptions: list[Subscription] = []
         self._started = False
         self.closed = False
@@ -87,7 +100,7 @@ class SalInfo:
         """Message class of a topic."""
         return message_model(topic)
 
-    def add_reader(self, reader: ReadTopic) -> None:
+    def add_reader(self, reader: TopicReader) -> None:
         """Register a reader; it is subscribed by `start`.
 
         Raises

@@ -37,7 +37,7 @@ import yaml
 
 from ..resources import scripts_dir
 from ..sal import BaseMessage, Domain, Remote, ScriptState
-from ..sal.errors import AckError
+from ..sal.ack_errors import AckError
 from ..sal.timestamps import TAI_MINUS_UTC
 from .base_script import BaseScript
 from .config_errors import ConfigError, ConfigProblem
