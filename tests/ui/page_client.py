@@ -1,14 +1,22 @@
-"""PageClient: use the queue page's API as the page does, and wait on its event stream."""
+"""PageClient: use the queue page's API as the page does, and wait on its event stream.
+
+`serving` runs ``calibscripts ui`` itself as a task.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
-from collections.abc import Callable
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
+
+from lsst.ts.calibscripts.ui.cli import UiOptions, run_ui
 
 #: Generous limit for anything the tests wait for (s); never reached when all is well.
 TIMEOUT = 60.0
@@ -117,3 +125,41 @@ class PageClient:
         return await self.post(
             "/api/queue/add", {"path": "examples/sleep.py", "config": config, **fields}, status=status
         )
+
+
+class Banner(io.StringIO):
+    """Collects what the command prints; `url` is set once the page is served."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.served = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        count = super().write(text)
+        if "Queue page: " in self.getvalue():
+            self.served.set()
+        return count
+
+    @property
+    def url(self) -> str:
+        match = re.search(r"Queue page: (\S+)", self.getvalue())
+        assert match, self.getvalue()
+        return match.group(1)
+
+
+@asynccontextmanager
+async def serving(options: UiOptions) -> AsyncIterator[Banner]:
+    """Run the command as a task until the block ends; yield what it printed."""
+    banner, stop = Banner(), asyncio.Event()
+    task = asyncio.create_task(run_ui(options, stream=banner, stop=stop))
+    try:
+        served = asyncio.create_task(banner.served.wait())
+        done, _ = await asyncio.wait([task, served], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        served.cancel()
+        if task in done:
+            task.result()  # raises the error that ended it
+        assert banner.served.is_set(), f"the page was not served: {banner.getvalue()}"
+        yield banner
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, TIMEOUT) == 0

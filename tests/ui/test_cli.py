@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -16,45 +12,7 @@ from lsst.ts.calibscripts import sal
 from lsst.ts.calibscripts.cli import main
 from lsst.ts.calibscripts.ui.cli import UiOptions, run_ui
 
-from .page_client import TIMEOUT, PageClient
-
-
-class Banner(io.StringIO):
-    """Collects what the command prints; `url` is set once the page is served."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.served = asyncio.Event()
-
-    def write(self, text: str) -> int:
-        count = super().write(text)
-        if "Queue page: " in self.getvalue():
-            self.served.set()
-        return count
-
-    @property
-    def url(self) -> str:
-        match = re.search(r"Queue page: (\S+)", self.getvalue())
-        assert match, self.getvalue()
-        return match.group(1)
-
-
-@asynccontextmanager
-async def serving(options: UiOptions) -> AsyncIterator[Banner]:
-    """Run the command as a task until the block ends; yield what it printed."""
-    banner, stop = Banner(), asyncio.Event()
-    task = asyncio.create_task(run_ui(options, stream=banner, stop=stop))
-    try:
-        served = asyncio.create_task(banner.served.wait())
-        done, _ = await asyncio.wait([task, served], timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-        served.cancel()
-        if task in done:
-            task.result()  # raises the error that ended it
-        assert banner.served.is_set(), f"the page was not served: {banner.getvalue()}"
-        yield banner
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(task, TIMEOUT) == 0
+from .page_client import PageClient, serving
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,9 @@ parser does not load the web server):
     `ScriptView`: what the page shows of one script.
 ``config_check``
     `check_config`: validates the CONFIG editor's text as the script will.
+``access``
+    `AccessPolicy`: the ``Host`` names the page accepts (against DNS
+    rebinding) and the token it requires off the loopback interface.
 ``server``
     `make_app`: the page (``static/``: plain HTML, CSS and JavaScript, no
     build step), its JSON API and its live event stream.

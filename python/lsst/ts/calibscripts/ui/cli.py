@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from ..sal import Domain
+    from .access import AccessPolicy
 
 #: Port the page is served on unless ``--port`` says otherwise.
 DEFAULT_PORT = 8765
@@ -52,7 +53,8 @@ class UiOptions:
         ``ATQueue`` or ``MTQueue``.
     host : `str`
         Address to serve on; the loopback address by default, so that only
-        this machine can command the queue.
+        this machine can command the queue. On any other address a token is
+        required (see ``token``).
     port : `int`
         Port to serve on; 0 picks a free one.
     with_queue : `bool`
@@ -70,6 +72,12 @@ class UiOptions:
         Scripts directories of the queue run here.
     open_browser : `bool`
         Open the page in a browser, if this machine has a display.
+    allow_hosts : `tuple` [`str`, ...]
+        More ``Host`` names the page accepts (``NAME`` with the served
+        port, or ``NAME:PORT``), besides the address it serves.
+    token : `str` or None
+        The token every request must carry. None: a new random one when
+        ``host`` is not the loopback interface, none on loopback.
     """
 
     queue: str = "ATQueue"
@@ -83,6 +91,8 @@ class UiOptions:
     standard_dir: Path | None = None
     external_dir: Path | None = None
     open_browser: bool = True
+    allow_hosts: tuple[str, ...] = ()
+    token: str | None = None
 
     def check(self, domain: Domain) -> None:
         """Refuse combinations that cannot work, saying what to do instead.
@@ -104,6 +114,25 @@ class UiOptions:
                 "followed: add --with-queue, or set CALIBSCRIPTS_TRANSPORT=redis to follow a queue "
                 f"started by 'calibscripts queue {self.queue}' with the same setting"
             )
+        self.access_policy()  # raises if --allow-host or --token is unusable
+
+    def access_policy(self) -> AccessPolicy:
+        """Return who may use the page: the accepted ``Host`` names and the token.
+
+        Returns
+        -------
+        policy : `AccessPolicy`
+            The policy; with a new random token each call if ``host`` is
+            not the loopback interface and no ``token`` is given.
+
+        Raises
+        ------
+        ValueError
+            If an ``allow_hosts`` value or the token is unusable.
+        """
+        from .access import AccessPolicy
+
+        return AccessPolicy.for_address(self.host, allow_hosts=self.allow_hosts, token=self.token)
 
 
 def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,8 +143,21 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to serve on (default 127.0.0.1: this machine only; the page commands the queue "
-        "without asking who you are)",
+        help="address to serve on (default 127.0.0.1: this machine only; on any other address, 0.0.0.0 "
+        "included, every request must carry the token printed at start)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="also accept requests for this Host name (a DNS alias, a proxy, an SSH tunnel); without "
+        "PORT, with the served port; repeatable. Requests for any other Host are refused",
+    )
+    parser.add_argument(
+        "--token",
+        help="the token every request must carry (at least 16 letters, digits, '-', '_', '.' or '~'); "
+        "default: a new random one at each start when not on loopback, none on loopback",
     )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"
@@ -182,6 +224,8 @@ def _options(args: argparse.Namespace) -> UiOptions:
         standard_dir=args.standard,
         external_dir=args.external,
         open_browser=not args.no_browser,
+        allow_hosts=tuple(args.allow_host),
+        token=args.token,
     )
 
 
@@ -237,6 +281,7 @@ async def run_ui(
     stop = stop or asyncio.Event()
     domain = Domain()
     options.check(domain)
+    access = options.access_policy()
     index = int(QUEUE_NAMES[options.queue])
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(domain.close)
@@ -263,13 +308,17 @@ async def run_ui(
         bridge = QueueBridge(domain, index, name=options.queue)
         stack.push_async_callback(bridge.close)
         await bridge.start()
-        runner = web.AppRunner(make_app(bridge, suggested_options=suggested_options), access_log=None)
+        runner = web.AppRunner(
+            make_app(bridge, suggested_options=suggested_options, access=access), access_log=None
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         # Closed before the runner (callbacks run in reverse): open event streams end first.
         stack.callback(bridge.end_subscriptions)
         url = await _serve(runner, options.host, options.port)
-        print(_describe(options, index, url, domain), file=stream, flush=True)
+        if access.token is not None:
+            url += f"?token={access.token}"
+        print(_describe(options, index, url, domain, access), file=stream, flush=True)
         if options.open_browser:
             _open_browser(url)
         await _wait_until_stopped(stop, queue_done)
@@ -337,13 +386,18 @@ async def _serve(runner: web.AppRunner, host: str, port: int) -> str:
     return f"http://{shown}:{bound_port}/"
 
 
-def _describe(options: UiOptions, index: int, url: str, domain: Domain) -> str:
+def _describe(options: UiOptions, index: int, url: str, domain: Domain, access: AccessPolicy) -> str:
     where = "run here" if options.with_queue else "in another process"
     lines = [
         f"Queue page: {url}",
         f"Following {options.queue} (ScriptQueue:{index}, {where}) over the {domain.transport.name} "
         f"transport, topic sub-name {domain.subname}.",
     ]
+    if access.token is not None:
+        lines.append(
+            "Every request must carry the token of this address (keep it private: it commands the "
+            "queue); the page keeps it in a cookie once opened."
+        )
     stopped = ["the page"]
     if options.with_queue:
         stopped.append("the queue (terminating its scripts)")
