@@ -300,10 +300,13 @@ async def test_bad_pipeline_path_ends_in_error(ocps: OcpsCsc, remote: sal.Remote
     missing = f"{cp_pipe_dir()}/pipelines/LATISS/cpNothing.yaml"
     assert exit_code == 1
     assert result["phase"] == "error"
-    assert result["error"] == f"FileNotFoundError: [Errno 2] No such file or directory: '{missing}'"
+    assert result["error"] == (
+        f"pipetask exited with code 1: FileNotFoundError: [Errno 2] No such file or directory: '{missing}'; "
+        f"log: {result['logFile']}"
+    )
     log = read_log(result)
     assert "Traceback (most recent call last)" in log
-    assert f"pipetask exited with code 1: {result['error']}" in log
+    assert f"failed: {result['error']}" in log
     warning = await wait_for_log_message(remote, f"Job {job_id} failed")
     assert "cpNothing.yaml" in warning and result["logFile"] in warning
 
@@ -316,6 +319,24 @@ async def test_invalid_query_ends_in_error(ocps: OcpsCsc, remote: sal.Remote) ->
     assert (exit_code, result["phase"]) == (1, "error")
     assert "InvalidQueryError: Failed to parse expression" in result["error"]
     assert result["error"] in read_log(result)
+
+
+async def test_exception_in_a_task_names_the_task_quantum_and_exception(
+    ocps: OcpsCsc, remote: sal.Remote, latiss_repo: LatissRepo
+) -> None:
+    # A dark combination of biases: cpBiasCombine raises (the inputs are in adu, not electron).
+    config = f"{CONFIG} -c cpBiasCombine:calibrationType=dark -c cpBiasCombine:exposureScaling=DarkTime"
+    results = Results(remote)
+    job_id, ack = await start_job(remote, config=config, data_query=bias_query(latiss_repo, 0))
+    await finish_job(remote, ack)
+    exit_code, result = await results.get(job_id)
+    assert (exit_code, result["phase"]) == (1, "error")
+    exposure = latiss_repo.biases[0]
+    assert result["error"] == (
+        "pipetask exited with code 1: task cpBiasCombine failed on {instrument: 'LATISS', detector: 0}: "
+        f"ValueError: Input {exposure} is in 'adu'; a dark is combined from inputs in 'electron' (check the "
+        f"isr doApplyGains setting).; log: {result['logFile']}"
+    )
 
 
 async def test_unusable_config_ends_in_error_without_pipetask(ocps: OcpsCsc, remote: sal.Remote) -> None:

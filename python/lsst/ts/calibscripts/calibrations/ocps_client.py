@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["OcpsClient", "OcpsJob", "OcpsJobError"]
+__all__ = ["OcpsClient", "OcpsJob", "OcpsJobError", "failure_message"]
 
 import asyncio
 import json
@@ -47,6 +47,47 @@ class OcpsJob:
     def log_path(self) -> str:
         """Where the OCPS wrote the complete job log."""
         return str(self.result.get("logFile") or f"/scratch/uws/{self.job_id}/outs/ocps.log")
+
+
+def failure_message(job: OcpsJob) -> str:
+    """Say what failed, in words an operator can act on.
+
+    The message names the job, what it was for, its exit code, the OCPS's
+    reason (its ``error``: the simulated OCPS names the failing or running
+    task and quantum, the signal or the exception) and the job log, once
+    each: the reason's own "pipetask exited with code N" and "; log: PATH"
+    are not repeated.
+
+    Parameters
+    ----------
+    job : `OcpsJob`
+        A finished job with a non-zero exit code.
+
+    Returns
+    -------
+    message : `str`
+        E.g. "OCPS job 1f2e... (bias generation) failed with exit code 137:
+        pipetask killed by signal 9 (SIGKILL) while running cpBiasCombine on
+        {instrument: 'LATISS', detector: 0}; see the job log
+        /scratch/uws/1f2e.../outs/ocps.log".
+    """
+    reason = str(job.result.get("error") or "").strip()
+    if not reason:
+        reason = f"job ended in phase {job.result.get('phase') or 'unknown'}"
+    log_suffix = f"; log: {job.log_path}"
+    if reason.endswith(log_suffix):
+        reason = reason[: -len(log_suffix)]
+    exit_prefix = f"pipetask exited with code {job.exit_code}"
+    if reason.startswith(exit_prefix):
+        rest = reason[len(exit_prefix) :]
+        if rest.startswith(": "):
+            reason = rest[2:]
+        else:  # " while running ...", " without output" or nothing
+            reason = f"pipetask failed{rest or ' (no error line in its log)'}"
+    return (
+        f"OCPS job {job.job_id} ({job.description}) failed with exit code {job.exit_code}: {reason}; "
+        f"see the job log {job.log_path}"
+    )
 
 
 class OcpsClient:
@@ -150,11 +191,7 @@ class OcpsClient:
         except ValueError:
             job.result = {"raw": data.result}
         if job.exit_code != 0:
-            reason = job.result.get("error") or job.result.get("phase") or "failed"
-            raise OcpsJobError(
-                f"OCPS job {job_id} ({description}) failed with exit code {job.exit_code} ({reason}); "
-                f"see the job log {job.log_path}"
-            )
+            raise OcpsJobError(failure_message(job))
         self.log.info("OCPS job %s finished: %s -> %s", job_id, description, job.output_collection)
         return job
 

@@ -6,6 +6,14 @@ waits for its prerequisite jobs, runs pipetask in its own process group with
 all output going to ``<scratch>/uws/<jobId>/outs/ocps.log``, can be aborted
 at any point, and describes itself as the JSON ``result`` of the
 ``job_result`` event (`OcpsJob.result`).
+
+pipetask runs under the job supervisor
+(`lsst.ts.calibscripts.simulator.job_supervisor`), so that neither it nor
+its ``-j`` workers outlive the process that runs the OCPS, even if that
+process is killed with SIGKILL. A failed job's ``error`` is made by
+`failure_reason` from the exit code and the job log: it names the failing
+or running task and quantum, the exit code or signal, the exception and
+the log path.
 """
 
 from __future__ import annotations
@@ -29,10 +37,12 @@ import contextlib
 import dataclasses
 import datetime
 import enum
+import errno
 import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import string
 import typing
@@ -41,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cp.pipeline_locations import CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE, cp_pipe_dir, cp_verify_dir
+from .job_supervisor import group_members, shell_exit_code, supervised_command
 
 ABORTED_EXIT_CODE = 255
 """Exit code of an aborted job, as the production OCPS reports it."""
@@ -68,8 +79,37 @@ _RESERVED_OPTIONS = {
 # a click error ("Error: QuantumGraph was empty; ...").
 _ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)|Error): \S")
 
-# How much of the end of a log is searched for the failure reason.
-_LOG_TAIL_BYTES = 65536
+# What pipetask (lsst.pipe.base's single_quantum_executor and
+# mp_graph_executor) logs about each quantum. A quantum is a task label and
+# a data id such as "{instrument: 'LATISS', detector: 0}"; all these
+# messages spell the data id the same way.
+_QUANTUM_STARTED = re.compile(
+    r"Preparing execution of quantum for label=(?P<label>\S+) dataId=(?P<data_id>\{.*\})"
+)
+_QUANTUM_SUCCEEDED = re.compile(r"Execution of task '(?P<label>[^']+)' on quantum (?P<data_id>\{.*\}) took ")
+_QUANTUM_FAILED = re.compile(
+    r"Execution of task '(?P<label>[^']+)' on quantum (?P<data_id>\{.*\}) failed\. Exception (?P<error>.+)$"
+)
+# -j N: the main process about a worker process that failed or was killed.
+_WORKER_FAILED = re.compile(
+    r"Task <(?P<label>\S+) dataId=(?P<data_id>\{.*\})> failed, (?P<error>exit code=\d+|killed by signal .+?)"
+    r"(?:; processing will continue.*)?$"
+)
+_WORKER_TIMED_OUT = re.compile(
+    r"Timeout \((?P<error>[^)]*)\) for task <(?P<label>\S+) dataId=(?P<data_id>\{.*\})>"
+)
+_GRAPH_BUILT = re.compile(r"QuantumGraph contains (?P<quanta>\d+) quanta")
+_PROGRESS = re.compile(r"Executed (?P<done>\d+) quanta successfully, (?P<failed>\d+) failed")
+
+# Longest data id and exception text quoted in a reason.
+_MAX_DATA_ID = 200
+_MAX_ERROR = 500
+# Most quanta named in a reason.
+_MAX_QUANTA = 3
+
+# How much of the end of a log is searched for the failure reason (the
+# start of a quantum still running may be far back).
+_LOG_TAIL_BYTES = 8 * 1024 * 1024
 
 # Seconds between checks that a stopped job's processes are gone.
 _GROUP_POLL_INTERVAL = 0.05
@@ -264,50 +304,138 @@ def build_pipetask_command(
     return command + rest
 
 
-def failure_reason(log_text: str) -> str:
-    """Find the line of a pipetask log that says why the run failed.
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclasses.dataclass
+class _LogSummary:
+    """What a pipetask log says about the quanta it ran."""
+
+    running: dict[tuple[str, str], None] = dataclasses.field(default_factory=dict)
+    """Quanta started and not finished, in order (an ordered set)."""
+    failed: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    """Failed quanta and why (exception line or worker exit), in order."""
+    graph_quanta: int | None = None
+    """Size of the quantum graph, once built."""
+    succeeded: int = 0
+    """Quanta that succeeded (pipetask's own count)."""
+    error_line: str | None = None
+    """The last exception or ``Error:`` line."""
+
+
+def _summarize_log(log_text: str) -> _LogSummary:
+    summary = _LogSummary()
+    for raw_line in log_text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("ocps: "):
+            continue  # the OCPS's own lines quote the request, not pipetask
+        if _ERROR_LINE.match(line):
+            summary.error_line = line
+        if match := _QUANTUM_STARTED.search(line):
+            summary.running[match["label"], match["data_id"]] = None
+        elif match := _QUANTUM_SUCCEEDED.search(line):
+            summary.running.pop((match["label"], match["data_id"]), None)
+        elif match := _QUANTUM_FAILED.search(line):
+            key = (match["label"], match["data_id"])
+            summary.running.pop(key, None)
+            summary.failed[key] = match["error"]
+        elif match := (_WORKER_FAILED.search(line) or _WORKER_TIMED_OUT.search(line)):
+            key = (match["label"], match["data_id"])
+            summary.running.pop(key, None)
+            # The worker's own exception line, if any, says more.
+            summary.failed.setdefault(key, f"worker process {match['error']}")
+        elif match := _GRAPH_BUILT.search(line):
+            summary.graph_quanta = int(match["quanta"])
+        elif match := _PROGRESS.search(line):
+            summary.succeeded = int(match["done"])
+    return summary
+
+
+def _quanta_text(quanta: Sequence[tuple[str, str]]) -> str:
+    named = [f"{label} on {_shorten(data_id, _MAX_DATA_ID)}" for label, data_id in quanta[:_MAX_QUANTA]]
+    if len(quanta) > _MAX_QUANTA:
+        named.append(f"{len(quanta) - _MAX_QUANTA} more")
+    return ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+
+
+def _failed_text(failed: Mapping[tuple[str, str], str]) -> str:
+    (label, data_id), error = next(iter(failed.items()))
+    first = f"task {label} failed on {_shorten(data_id, _MAX_DATA_ID)}: {_shorten(error, _MAX_ERROR)}"
+    if len(failed) == 1:
+        return first
+    labels = ", ".join(dict.fromkeys(label for label, _ in failed))
+    return f"{len(failed)} quanta failed (tasks {labels}); first: {first}"
+
+
+def _signal_name(exit_code: int | None) -> tuple[int, str] | None:
+    """Return (N, name) if ``exit_code`` is 128 + N for a signal N, else None."""
+    if exit_code is None or exit_code <= 128:
+        return None
+    try:
+        return exit_code - 128, signal.Signals(exit_code - 128).name
+    except ValueError:
+        return None
+
+
+def failure_reason(log_text: str, exit_code: int | None = None, log_path: str | Path | None = None) -> str:
+    """Say why a pipetask run failed, from its exit code and its log.
+
+    pipetask logs the start (``Preparing execution of quantum for
+    label=LABEL dataId={...}``) and the end (``Execution of task 'LABEL' on
+    quantum {...} took ...`` or ``... failed. Exception ...``) of every
+    quantum, and with ``-j N`` the failure of each worker process (``Task
+    <LABEL dataId={...}> failed, exit code=N`` or ``killed by signal N``).
+    The reason names the quanta that failed, or, for a pipetask killed by
+    a signal, the quanta it was running.
 
     Parameters
     ----------
     log_text : `str`
-        The (end of the) output of a failed run.
+        The (end of the) job log; lines starting ``ocps:`` are ignored.
+    exit_code : `int`, optional
+        pipetask's exit code as a shell reports it: 128 + N means killed by
+        signal N.
+    log_path : `str` or `~pathlib.Path`, optional
+        The job log, named at the end of the reason.
 
     Returns
     -------
     reason : `str`
-        The last exception or ``Error:`` line, else the last non-blank
-        line, else a generic message.
+        One line, e.g. "pipetask killed by signal 9 (SIGKILL) while running
+        cpBiasCombine on {instrument: 'LATISS', detector: 0}; log:
+        /scratch/uws/<jobId>/outs/ocps.log" or "pipetask exited with code
+        1: task cpBiasCombine failed on {instrument: 'LATISS', detector:
+        0}: ValueError: ...; log: ...". Without a failed task to name, the
+        last exception or ``Error:`` line of the log follows the exit code.
     """
-    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if _ERROR_LINE.match(line):
-            return line
-    return lines[-1] if lines else "pipetask failed without output"
-
-
-def _live_group_members(pgid: int) -> list[int]:
-    """Return the running (not zombie) processes of a process group.
-
-    Reads ``/proc`` (Linux); elsewhere asks the kernel whether the group
-    has any member at all.
-    """
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        return [pgid]
-    members = []
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid pgrp ..."; comm may contain spaces.
-            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended while we looked
-        if int(pgrp) == pgid and state not in ("Z", "X"):
-            members.append(int(stat.parent.name))
-    return members
+    summary = _summarize_log(log_text)
+    if (killed_by := _signal_name(exit_code)) is not None:
+        reason = f"pipetask killed by signal {killed_by[0]} ({killed_by[1]})"
+        if summary.running:
+            reason += f" while running {_quanta_text(list(summary.running))}"
+        elif summary.graph_quanta is None:
+            reason += " before its quantum graph was built"
+        elif summary.succeeded == 0 and not summary.failed:
+            reason += f" before any task started (quantum graph of {summary.graph_quanta} quanta)"
+        else:
+            done = f"{summary.succeeded} of {summary.graph_quanta}"
+            reason += f" with no task running ({done} quanta had succeeded)"
+        if summary.failed:
+            reason += f"; earlier, {_failed_text(summary.failed)}"
+    else:
+        reason = "pipetask failed" if exit_code is None else f"pipetask exited with code {exit_code}"
+        if summary.failed:
+            reason += f": {_failed_text(summary.failed)}"
+        elif summary.error_line is not None:
+            reason += f": {_shorten(summary.error_line, _MAX_ERROR)}"
+        elif summary.running:
+            reason += f" while running {_quanta_text(list(summary.running))}"
+        elif not log_text.strip():
+            reason += " without output"
+    if log_path is not None:
+        reason += f"; log: {log_path}"
+    return reason
 
 
 def _now() -> datetime.datetime:
@@ -316,12 +444,6 @@ def _now() -> datetime.datetime:
 
 def _iso(time: datetime.datetime | None) -> str | None:
     return None if time is None else time.isoformat(timespec="milliseconds")
-
-
-def _shell_exit_code(returncode: int) -> int:
-    # asyncio reports death by signal N as -N; the production OCPS runs
-    # pipetask from a shell, which reports 128 + N.
-    return 128 - returncode if returncode < 0 else returncode
 
 
 class OcpsJob:
@@ -354,11 +476,15 @@ class OcpsJob:
         Exit code once finished: pipetask's, `ABORTED_EXIT_CODE` if aborted,
         `FAILED_EXIT_CODE` if it failed before pipetask ran.
     error : `str` or `None`
-        Why the job failed or was aborted.
+        Why the job failed or was aborted; for a pipetask that failed, see
+        `failure_reason`.
     command : `list` [`str`]
-        The pipetask command line (empty if it could not be built).
+        The pipetask command line (empty if it could not be built); it runs
+        under the job supervisor (see `supervised_command`).
     pid : `int` or `None`
-        Process id (= process group id) of pipetask, once started.
+        Process id of the job supervisor that runs pipetask, once started;
+        also the id of the process group of the supervisor, pipetask and
+        its ``-j`` workers.
     creation_time, start_time, end_time : `datetime.datetime` or `None`
         When the job was accepted, when pipetask started, when it finished.
     finished : `asyncio.Event`
@@ -546,12 +672,18 @@ class OcpsJob:
             self._log(f"aborted before pipetask started: {self._abort_reason}")
             self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
             return
+        if shutil.which(self.command[0]) is None:
+            # Said here, as starting it directly would: the supervisor
+            # below would start, and only its child fail.
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self.command[0])
         self.start_time = _now()
         with self.log_path.open("ab") as log:
-            # Own process group (= session): abort stops pipetask and its -j
-            # worker processes together.
+            # The supervisor leads a new process group (= session) and runs
+            # pipetask in it: abort stops pipetask and its -j worker
+            # processes together, and the supervisor kills them all if this
+            # process dies (see job_supervisor).
             self._process = await asyncio.create_subprocess_exec(
-                *self.command,
+                *supervised_command(self.command, parent_pid=os.getpid()),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
@@ -560,6 +692,7 @@ class OcpsJob:
             )
         self.pid = self._process.pid
         self.phase = JobPhase.EXECUTING
+        self._log(f"pipetask started under the job supervisor (process group {self.pid})")
         self.log.info(
             "Job %s started: pipetask %s on %r (pid %d)",
             self.job_id,
@@ -576,14 +709,17 @@ class OcpsJob:
         finally:
             abort_wait.cancel()
         if exit_wait in done:
-            returncode = exit_wait.result()
-            exit_code = _shell_exit_code(returncode)
+            exit_code = shell_exit_code(exit_wait.result())
+            # -j workers of a pipetask killed by a signal may be left.
+            self._signal_group(signal.SIGKILL)
             if exit_code == 0:
                 self._log("pipetask exited with code 0")
                 self._finish(JobPhase.COMPLETED, 0, None)
             else:
-                reason = failure_reason(self._read_log_tail())
-                self._log(f"pipetask exited with code {exit_code}: {reason}")
+                # In a thread: a long log takes a tenth of a second to read.
+                log_tail = await asyncio.to_thread(self._read_log_tail)
+                reason = failure_reason(log_tail, exit_code, self.log_path)
+                self._log(f"failed: {reason}")
                 self._finish(JobPhase.ERROR, exit_code, reason)
             return
         exit_wait.cancel()
@@ -594,15 +730,19 @@ class OcpsJob:
             self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
             return
         reason = f"job exceeded its time limit of {time_limit:g} s and was stopped"
+        running = _summarize_log(await asyncio.to_thread(self._read_log_tail)).running
+        if running:
+            reason += f" while running {_quanta_text(list(running))}"
+        reason += f"; log: {self.log_path}"
         self._log(reason)
         await self._stop_process(kill_grace)
         assert self._process.returncode is not None
-        self._finish(JobPhase.ERROR, _shell_exit_code(self._process.returncode), reason)
+        self._finish(JobPhase.ERROR, shell_exit_code(self._process.returncode), reason)
 
     def _returncode_text(self) -> str:
         if self._process is None or self._process.returncode is None:
             return "unknown"
-        return str(_shell_exit_code(self._process.returncode))
+        return str(shell_exit_code(self._process.returncode))
 
     def _read_log_tail(self) -> str:
         with self.log_path.open("rb") as log:
@@ -630,7 +770,7 @@ class OcpsJob:
         # wait for the signals to take effect (delivery is asynchronous).
         self._signal_group(signal.SIGKILL)
         deadline = asyncio.get_running_loop().time() + grace
-        while members := _live_group_members(self.pid):
+        while members := group_members(self.pid):
             if asyncio.get_running_loop().time() > deadline:
                 self.log.error("Job %s: processes %s would not die", self.job_id, members)
                 break
