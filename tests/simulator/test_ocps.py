@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import json
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -297,18 +298,45 @@ async def test_bad_pipeline_path_ends_in_error(ocps: OcpsCsc, remote: sal.Remote
     # The command completes; the failure is in job_result.
     assert (await finish_job(remote, ack)).ack == SalRetCode.CMD_COMPLETE
     exit_code, result = await results.get(job_id)
-    missing = f"{cp_pipe_dir()}/pipelines/LATISS/cpNothing.yaml"
-    assert exit_code == 1
-    assert result["phase"] == "error"
-    assert result["error"] == (
-        f"pipetask exited with code 1: FileNotFoundError: [Errno 2] No such file or directory: '{missing}'; "
-        f"log: {result['logFile']}"
+    assert (exit_code, result["phase"], result["command"]) == (1, "error", [])
+    assert (
+        result["error"] == "pipeline '${CP_PIPE_DIR}/pipelines/LATISS/cpNothing.yaml': no such pipeline file"
     )
-    log = read_log(result)
-    assert "Traceback (most recent call last)" in log
-    assert f"failed: {result['error']}" in log
+    assert f"request rejected: {result['error']}" in read_log(result)
     warning = await wait_for_log_message(remote, f"Job {job_id} failed")
     assert "cpNothing.yaml" in warning and result["logFile"] in warning
+
+
+BIAS_PIPELINE = "$CP_PIPE_DIR/pipelines/LATISS/cpBias.yaml"
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "config", "message"),
+    [
+        ("/etc/passwd", "", "only the pipelines in"),
+        (
+            "$CP_PIPE_DIR/pipelines/LATISS/cpBias.yaml",
+            "-C isr:/tmp/evil.py",
+            "no such file|may only come from",
+        ),
+        (
+            "$CP_PIPE_DIR/pipelines/LATISS/cpBias.yaml",
+            "--summary /repo/gen3.sqlite3",
+            "'--summary' is not allowed",
+        ),
+        ("$CP_PIPE_DIR/pipelines/LATISS/cpBias.yaml", "-ou/ocps/x --replace-run", "'-o' is not allowed"),
+    ],
+)
+async def test_injections_refused_by_the_ocps(
+    ocps: OcpsCsc, remote: sal.Remote, pipeline: str, config: str, message: str
+) -> None:
+    # The OCPS checks every request itself, whatever its client checked.
+    results = Results(remote)
+    job_id, ack = await start_job(remote, pipeline=pipeline, config=config, data_query="instrument='LATISS'")
+    await finish_job(remote, ack)
+    exit_code, result = await results.get(job_id)
+    assert (exit_code, result["phase"], result["command"]) == (1, "error", [])
+    assert re.search(message, result["error"]), result["error"]
 
 
 async def test_invalid_query_ends_in_error(ocps: OcpsCsc, remote: sal.Remote) -> None:
@@ -345,7 +373,7 @@ async def test_unusable_config_ends_in_error_without_pipetask(ocps: OcpsCsc, rem
     await finish_job(remote, ack)
     exit_code, result = await results.get(job_id)
     assert (exit_code, result["phase"], result["command"]) == (1, "error", [])
-    assert "must not set -o/--output" in result["error"]
+    assert "option '-o' is not allowed (the OCPS sets the output collection itself)" in result["error"]
 
 
 async def test_fault_injection_fails_the_nth_job(ocps: OcpsCsc, remote: sal.Remote) -> None:

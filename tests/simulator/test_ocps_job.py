@@ -24,8 +24,10 @@ from lsst.ts.calibscripts.simulator.ocps_job import (
     resolve_pipeline,
 )
 
+BIAS = "$CP_PIPE_DIR/pipelines/LATISS/cpBias.yaml"
 
-def command(config: str = "", data_query: str = "instrument='LATISS'", pipeline: str = "p.yaml") -> list[str]:
+
+def command(config: str = "", data_query: str = "instrument='LATISS'", pipeline: str = BIAS) -> list[str]:
     return build_pipetask_command(
         "/bin/pipetask",
         repo="/repo",
@@ -46,7 +48,7 @@ def test_command_line_has_ocps_inputs_output_and_the_rest_of_the_config():
     assert option(argv, "-b") == "/repo"
     assert option(argv, "-i") == "LATISS/raw/all,LATISS/calib"
     assert option(argv, "-o") == "u/ocps/abc"
-    assert option(argv, "-p") == "p.yaml"
+    assert option(argv, "-p") == str(cp_pipe_dir().resolve() / "pipelines" / "LATISS" / "cpBias.yaml")
     assert option(argv, "-d") == "instrument='LATISS'"
     assert argv[-5:] == ["-j", "8", "--register-dataset-types", "-c", "isr:doDefect=False"]
 
@@ -58,8 +60,8 @@ def test_every_input_option_is_merged_into_one_without_duplicates():
 
 
 def test_quoted_config_values_survive():
-    argv = command("-c 'isr:overscan.fitType=MEDIAN_PER_ROW' -c \"a:b=[1, 2]\"")
-    assert argv[-4:] == ["-c", "isr:overscan.fitType=MEDIAN_PER_ROW", "-c", "a:b=[1, 2]"]
+    argv = command("-c 'isr:overscan.fitType=MEDIAN_PER_ROW' -c \"a:b=[1, 2]\" -c 'isr:x=a b'")
+    assert argv[-6:] == ["-c", "isr:overscan.fitType=MEDIAN_PER_ROW", "-c", "a:b=[1, 2]", "-c", "isr:x=a b"]
 
 
 def test_blank_query_is_left_out():
@@ -69,13 +71,15 @@ def test_blank_query_is_left_out():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ("-o mine", "must not set -o/--output"),
-        ("--output-run x", "must not set --output-run"),
-        ("-b /other", "must not set -b/--butler-config"),
-        ("--pipeline=x.yaml", "must not set -p/--pipeline"),
-        ("-d 'x=1'", "must not set -d/--data-query"),
-        ("-i", "ends with -i but no collection"),
-        ("-c 'unbalanced", "Cannot parse config"),
+        ("-o mine", "option '-o' is not allowed \\(the OCPS sets the output collection itself\\)"),
+        ("--output-run x", "option '--output-run' is not allowed"),
+        ("-b /other", "option '-b' is not allowed \\(the OCPS sets the repository itself\\)"),
+        ("--pipeline=x.yaml", "option '--pipeline' is not allowed"),
+        ("-d 'x=1'", "option '-d' is not allowed"),
+        ("-i", "option '-i' needs a value"),
+        ("-c 'unbalanced", "cannot be read as command-line options"),
+        ("--summary /repo/gen3.sqlite3", "option '--summary' is not allowed"),
+        ("-C isr:/tmp/evil.py", "no such file|may only come from"),
     ],
 )
 def test_unusable_config_is_a_request_error(config: str, message: str):

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cp.pipeline_locations import CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE, cp_pipe_dir, cp_verify_dir
+from ..cp.pipetask_options import PipetaskOptionError, check_data_query, check_pipeline, parse_job_config
 from .job_supervisor import group_members, shell_exit_code, supervised_command
 
 ABORTED_EXIT_CODE = 255
@@ -59,20 +60,6 @@ ABORTED_EXIT_CODE = 255
 FAILED_EXIT_CODE = 1
 """Exit code of a job that failed before pipetask could run (bad request,
 failed prerequisite, injected fault) or whose process could not start."""
-
-# pipetask options the OCPS sets itself; a request that sets them would write
-# somewhere else than u/ocps/<jobId> or run another pipeline or repository.
-_RESERVED_OPTIONS = {
-    "-b": "-b/--butler-config",
-    "--butler-config": "-b/--butler-config",
-    "-o": "-o/--output",
-    "--output": "-o/--output",
-    "--output-run": "--output-run",
-    "-p": "-p/--pipeline",
-    "--pipeline": "-p/--pipeline",
-    "-d": "-d/--data-query",
-    "--data-query": "-d/--data-query",
-}
 
 # Last line of a failed pipetask run that names the cause: a Python
 # exception ("FileNotFoundError: ...", "lsst....InvalidQueryError: ...") or
@@ -211,36 +198,6 @@ def resolve_pipeline(pipeline: str) -> str:
     return string.Template(pipeline).safe_substitute(variables)
 
 
-def _split_config(config: str) -> tuple[list[str], list[str]]:
-    """Split ``config`` into its input collections and the remaining arguments."""
-    try:
-        tokens = shlex.split(config)
-    except ValueError as e:
-        raise JobRequestError(f"Cannot parse config {config!r}: {e}") from None
-    inputs: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        name, has_value, value = token.partition("=") if token.startswith("--") else (token, False, "")
-        if name in ("-i", "--input"):
-            if not has_value:
-                i += 1
-                if i >= len(tokens):
-                    raise JobRequestError(f"config {config!r} ends with {token} but no collection")
-                value = tokens[i]
-            inputs.extend(c.strip() for c in value.split(",") if c.strip())
-        elif name in _RESERVED_OPTIONS:
-            raise JobRequestError(
-                f"config must not set {_RESERVED_OPTIONS[name]}: the OCPS sets the repository, "
-                "pipeline, data query and output collection itself"
-            )
-        else:
-            rest.append(token)
-        i += 1
-    return inputs, rest
-
-
 def build_pipetask_command(
     pipetask: str | Path,
     *,
@@ -252,10 +209,16 @@ def build_pipetask_command(
     """Build the ``pipetask run`` command line of a job.
 
     The command is ``pipetask --long-log run -b REPO -i RAW[,INPUTS] -o
-    u/ocps/<jobId> -p PIPELINE [-d QUERY] REST``, where ``INPUTS`` are the
-    collections of the config's own ``-i``/``--input`` options (merged into
-    the one ``-i``, duplicates dropped) and ``REST`` is the rest of the
-    config.
+    u/ocps/<jobId> -p PIPELINE [-d QUERY] OPTIONS``. The OCPS is a
+    service: it checks every request on its own account, whatever its
+    client checked. The ``config`` is parsed against the allow-list of
+    `~lsst.ts.calibscripts.cp.pipetask_options.parse_job_config`
+    (``-c``, ``-C`` from the pipelines' config directories, ``-i``, ``-j``,
+    ``--register-dataset-types``) and rebuilt from what was recognised;
+    ``INPUTS`` are its ``-i`` collections (duplicates dropped). The
+    pipeline must be one of this package's, and the data query one line.
+    So a job can never write outside its own output run, read another
+    repository or run code that is not part of the pipelines.
 
     Parameters
     ----------
@@ -278,13 +241,19 @@ def build_pipetask_command(
     Raises
     ------
     JobRequestError
-        If the pipeline is blank, or the config cannot be parsed or sets an
-        option the OCPS sets itself.
+        If the pipeline is blank or not one of this package's, the data
+        query is not one bounded line, or the config cannot be parsed or
+        holds an option that is not allowed.
     """
     if not parameters.pipeline.strip():
         raise JobRequestError("pipeline is blank")
-    config_inputs, rest = _split_config(parameters.config)
-    inputs = list(dict.fromkeys([raw_collection, *config_inputs]))
+    try:
+        pipeline = check_pipeline(parameters.pipeline)
+        options = parse_job_config(parameters.config)
+        query = check_data_query(parameters.data_query.strip())
+    except PipetaskOptionError as e:
+        raise JobRequestError(str(e)) from None
+    inputs = list(dict.fromkeys([raw_collection, *options.inputs]))
     command = [
         str(pipetask),
         # Timestamps and logger names in the job log help operators.
@@ -297,11 +266,11 @@ def build_pipetask_command(
         "-o",
         output_collection(job_id),
         "-p",
-        resolve_pipeline(parameters.pipeline.strip()),
+        pipeline,
     ]
-    if parameters.data_query.strip():
-        command += ["-d", parameters.data_query]
-    return command + rest
+    if query:
+        command += ["-d", query]
+    return command + options.arguments()
 
 
 def _shorten(text: str, limit: int) -> str:
