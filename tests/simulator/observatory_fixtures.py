@@ -15,12 +15,23 @@ TEST_TIME_SCALE = 0.01
 
 @asynccontextmanager
 async def running_observatory(
-    var_dir: Path, instrument: str = "LATISS", *, with_ocps: bool = False, geometry: str = "reduced"
+    var_dir: Path,
+    instrument: str = "LATISS",
+    *,
+    with_ocps: bool = False,
+    geometry: str = "reduced",
+    repo: Path | None = None,
+    subname: str | None = None,
 ) -> AsyncIterator[tuple[SimulatedObservatory, sal.Domain]]:
-    """Run an observatory in ``var_dir``; yield it and a domain to talk to it."""
-    domain = sal.Domain()
+    """Run an observatory in ``var_dir``; yield it and a domain to talk to it.
+
+    ``repo`` defaults to ``<var_dir>/repo/<instrument>``; give each of two
+    observatories in one test its own ``subname`` (topic namespace).
+    """
+    domain = sal.Domain(subname=subname)
     config = ObservatoryConfig(
         instrument=instrument,
+        repo=repo,
         var_dir=var_dir,
         time_scale=TEST_TIME_SCALE,
         geometry=geometry,

@@ -62,7 +62,7 @@ def test_day_obs_rolls_over_at_noon_utc(tmp_path: Path) -> None:
     assert day_obs_for(datetime.datetime(2022, 9, 30, 12, 0, tzinfo=utc)) == 20220930
     from lsst.ts.calibscripts.cp.camera_description import LATISS as LATISS_DESCRIPTION
 
-    names = ImageNameSource(LATISS_DESCRIPTION, tmp_path / "seq.json")
+    names = ImageNameSource(LATISS_DESCRIPTION, state_dir=tmp_path)
     assert names.next(datetime.datetime(2022, 9, 30, 3, tzinfo=utc))[0] == "AT_O_20220929_000001"
     assert names.next(datetime.datetime(2022, 9, 30, 4, tzinfo=utc))[0] == "AT_O_20220929_000002"
     assert names.next(datetime.datetime(2022, 9, 30, 13, tzinfo=utc))[0] == "AT_O_20220930_000001"
@@ -132,8 +132,7 @@ async def test_oods_drop_and_fail(tmp_path: Path) -> None:
     async with running_observatory(tmp_path) as (observatory, domain):
         oods = sal.Remote(domain, "ATOODS", evt_max_history=0)
         async with oods, LATISS(domain) as latiss:
-            day_obs = observatory.camera.names.next()[1]
-            seq = observatory.camera.names._seq_num
+            _, day_obs, seq = observatory.camera.names.next()
             dropped = f"AT_O_{day_obs}_{seq + 1:06d}"
             failed = f"AT_O_{day_obs}_{seq + 2:06d}"
             observatory.oods.faults.drop = {dropped}

@@ -54,7 +54,7 @@ _OBS_ID_RE = re.compile(r"^[A-Z]{2}_[A-Z]_(\d{8})_(\d{6})$")
 # D+1 12:00 (UTC-12 h), so a night never straddles two day_obs values.
 _DAY_OBS_OFFSET = 12 * u.hour
 
-_TRANSFER_MODES = ("direct", "copy", "link", "symlink", "hardlink", "relsymlink", "move", "auto")
+_TRANSFER_MODES = (None, "direct", "copy", "link", "symlink", "hardlink", "relsymlink", "move", "auto")
 
 
 class RawIngestError(RuntimeError):
@@ -204,7 +204,7 @@ def ingest_raws(
     butler: Butler,
     files: Iterable[str | Path],
     *,
-    transfer: str = "direct",
+    transfer: str | None = "direct",
 ) -> IngestResult:
     """Ingest raw files into ``<instrument>/raw/all``.
 
@@ -221,7 +221,10 @@ def ingest_raws(
         How the datastore takes the files: ``direct`` (default) records the
         absolute path and leaves the file where the camera wrote it, as the
         OODS does; ``copy``, ``move``, ``link``, ``symlink``... put them
-        inside the repository.
+        inside the repository; `None` records files that are already inside
+        the repository's datastore root in place, by their path relative
+        to the root (what the simulated OODS does for the simulated
+        camera's raws, so the repository can be moved).
 
     Returns
     -------
@@ -238,7 +241,8 @@ def ingest_raws(
         file; nothing is ingested in that case.
     """
     if transfer not in _TRANSFER_MODES:
-        raise RawIngestError(f"Unknown transfer mode {transfer!r}; use one of {', '.join(_TRANSFER_MODES)}.")
+        known = ", ".join(str(mode) for mode in _TRANSFER_MODES)
+        raise RawIngestError(f"Unknown transfer mode {transfer!r}; use one of {known}.")
     paths = [Path(f).expanduser().resolve() for f in files]
     if not paths:
         return IngestResult([], [])

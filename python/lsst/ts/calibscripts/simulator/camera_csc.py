@@ -8,6 +8,7 @@ __all__ = [
     "CameraFaults",
     "SimulatedCameraConfig",
     "SimulatedCameraCsc",
+    "find_leftover_raws",
     "geometry_from_name",
     "parse_key_value_map",
 ]
@@ -15,6 +16,7 @@ __all__ = [
 import asyncio
 import dataclasses
 import datetime
+import os
 import time
 from pathlib import Path
 
@@ -27,11 +29,12 @@ from ..cp.camera_description import (
     get_instrument_description,
 )
 from ..cp.geometry import DetectorGeometry, itl_geometry, make_itl_geometry, reduced_itl_geometry
+from ..cp.ingest import exposure_id_from_obs_id
 from ..cp.raw_file import ObservationMetadata, write_raw
 from ..sal import BaseCsc, BaseMessage, Domain, ExpectedError, Remote, State
 from ..sal.timestamps import current_tai
 from .camera_model import CameraModel
-from .image_names import ImageNameSource
+from .image_names import ImageNameSource, raw_paths_in_repository, registry_exposure_ids
 
 # The camera model knows the physics of these names; the others are illuminated frames.
 _MODEL_TYPE = {"BIAS": "BIAS", "DARK": "DARK"}
@@ -108,9 +111,18 @@ class SimulatedCameraConfig:
     Attributes
     ----------
     data_dir : `pathlib.Path`
-        Where raw files are written (``<data_dir>/<instrument>/<day_obs>/<image>/``).
+        Where raw files are written (``<data_dir>/<instrument>/<day_obs>/<image>/``);
+        the simulated observatory puts it inside the repository
+        (``<repo>/simulated-raw``). A file there is never overwritten.
     state_dir : `pathlib.Path`
-        Where the image sequence is kept across restarts.
+        Where the image sequence is kept if ``repo`` is not a local
+        repository (see `ImageNameSource`); with a local repository the
+        sequence is kept in it.
+    repo : `str`, `pathlib.Path` or `None`
+        Butler repository the images are ingested into: sequence numbers
+        are allocated per repository, and left-over raws are checked
+        against it. `None` for a camera with no repository (names then
+        only unique within ``state_dir``).
     time_scale : `float`
         Wall-clock seconds per observatory second: 1 is real time, 0.05 runs
         a 30 s dark in 1.5 s. Pixel simulation takes the time it takes.
@@ -130,6 +142,7 @@ class SimulatedCameraConfig:
 
     data_dir: Path
     state_dir: Path
+    repo: str | Path | None = None
     time_scale: float = 1.0
     geometry: str = "full"
     seed: int = 1
@@ -188,7 +201,7 @@ class SimulatedCameraCsc(BaseCsc):
             det.full_name: CameraModel(det, geometry, seed=config.seed * 1000 + det.id)
             for det in self.instrument.detectors
         }
-        self.names = ImageNameSource(self.instrument, config.state_dir / f"{name}_sequence.json")
+        self.names = ImageNameSource(self.instrument, repo=config.repo, state_dir=config.state_dir)
         self.filter = "empty"
         self.grating: str | None = "empty" if self.instrument.gratings else None
         self._take_images_count = 0
@@ -196,9 +209,130 @@ class SimulatedCameraCsc(BaseCsc):
         self._last_readout_end = -float("inf")
         #: Wall-clock seconds spent simulating and writing pixels (for benchmarks).
         self.pixel_seconds = 0.0
+        #: Raw files found at start that the repository lacks (see `find_leftover_raws`).
+        self.leftover_raws: list[Path] = []
         super().__init__(name, initial_state=initial_state, domain=domain)
         # Concurrent callbacks, so a takeImages during an exposure is refused, not queued.
         self.cmd_takeImages.allow_multiple_callbacks = True
+
+    async def start(self) -> None:
+        """Start; report raws left over from an interrupted run (`leftover_raws`)."""
+        await super().start()
+        try:
+            self.leftover_raws = await asyncio.to_thread(
+                find_leftover_raws, self.camera_config.data_dir, self.instrument.name, self.camera_config.repo
+            )
+        except Exception as err:  # a report, not a reason to refuse to start
+            self.log.warning("Could not check %s for left-over raws: %s", self.camera_config.data_dir, err)
+            return
+        if self.leftover_raws:
+            self.log.warning("%s", self.describe_leftover_raws())
+
+    def describe_leftover_raws(self) -> str:
+        """Return a one-paragraph report of `leftover_raws` (empty if there are none)."""
+        leftovers = self.leftover_raws
+        if not leftovers:
+            return ""
+        shown = ", ".join(str(path) for path in leftovers[:5])
+        more = f" and {len(leftovers) - 5} more" if len(leftovers) > 5 else ""
+        return (
+            f"{len(leftovers)} raw file(s) left over from an interrupted run are not in the repository "
+            f"{self.camera_config.repo}: {shown}{more}. They are kept (never overwritten) and their "
+            "sequence numbers are not reused; ingest complete ones with 'calibscripts repo ingest REPO "
+            "FILE...', delete the others (*.partial files were cut short)."
+        )
+
+    def image_dir(self, day_obs: int, obs_id: str) -> Path:
+        """Return the directory of one image's raw files.
+
+        Parameters
+        ----------
+        day_obs : `int`
+            Observing day ``YYYYMMDD``.
+        obs_id : `str`
+            Image name, e.g. ``AT_O_20220929_000001``.
+
+        Returns
+        -------
+        directory : `pathlib.Path`
+            ``<data_dir>/<instrument>/<day_obs>/<obs_id>``.
+        """
+        return self.camera_config.data_dir / self.instrument.name / str(day_obs) / obs_id
+
+    def claim_image_name(self, when: datetime.datetime | None = None) -> tuple[str, int, int]:
+        """Allocate the next image name whose raw directory is free, and claim it.
+
+        The directory is created with an exclusive ``mkdir``; if it already
+        exists (raws left over from an interrupted run, or a state file that
+        went back), each file in it is reported with a WARNING that says
+        whether it is in the repository, the files are left alone and the
+        next sequence number is taken. Blocking: call it in a thread.
+
+        Parameters
+        ----------
+        when : `datetime.datetime`, optional
+            Time of the image; now by default.
+
+        Returns
+        -------
+        image_name : `str`
+            The image name (observation id).
+        day_obs : `int`
+            Observing day.
+        seq_num : `int`
+            Sequence number.
+
+        Raises
+        ------
+        RuntimeError
+            If 1000 sequence numbers in a row are taken by left-over raws.
+        """
+        for _ in range(1000):
+            image_name, day_obs, seq_num = self.names.next(when)
+            directory = self.image_dir(day_obs, image_name)
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                self._report_leftover(directory, image_name)
+                continue
+            return image_name, day_obs, seq_num
+        raise RuntimeError(
+            f"1000 sequence numbers in a row up to {image_name} have raw files left over in "
+            f"{self.camera_config.data_dir}; clean it up"
+        )
+
+    def _report_leftover(self, directory: Path, image_name: str) -> None:
+        files = sorted(path for path in directory.iterdir() if path.is_file())
+        in_repo: set[Path] = set()
+        check = ""
+        if self.camera_config.repo is not None:
+            try:
+                in_repo = raw_paths_in_repository(
+                    self.camera_config.repo, self.instrument.name, exposure_id_from_obs_id(image_name)
+                )
+            except Exception as err:
+                check = f" (could not check the repository: {err})"
+        where = f"the repository {self.camera_config.repo}" if self.camera_config.repo else "a repository"
+        if not files:
+            self.log.warning(
+                "Raw directory %s is left over from an earlier run (empty); %s is skipped and the next "
+                "sequence number taken%s",
+                directory,
+                image_name,
+                check,
+            )
+        for path in files:
+            status = "is in" if path.resolve() in in_repo else "is NOT in"
+            self.log.warning(
+                "Raw file %s is left over from an earlier run and %s %s; it is kept, never overwritten: "
+                "%s is skipped and the next sequence number taken%s",
+                path,
+                status,
+                where,
+                image_name,
+                check,
+            )
 
     @property
     def detector_names(self) -> list[str]:
@@ -263,7 +397,7 @@ class SimulatedCameraCsc(BaseCsc):
         cfg = self.camera_config
         scale = cfg.time_scale
         now = datetime.datetime.now(datetime.UTC)
-        image_name, day_obs, seq_num = self.names.next(now)
+        image_name, day_obs, seq_num = await asyncio.to_thread(self.claim_image_name, now)
         first_after_idle = (time.monotonic() - self._last_readout_end) / max(scale, 1e-9) > cfg.idle_time
         image_fields = dict(
             additionalKeys=":".join(key_values),
@@ -354,19 +488,88 @@ class SimulatedCameraCsc(BaseCsc):
         self, metadata: ObservationMetadata, sensors: list[str], model_type: str, flux: float, first: bool
     ) -> list[Path]:
         t0 = time.perf_counter()
-        directory = (
-            self.camera_config.data_dir / self.instrument.name / str(metadata.day_obs) / metadata.obs_id
-        )
-        directory.mkdir(parents=True, exist_ok=True)
+        # Claimed (created empty, exclusively) by claim_image_name.
+        directory = self.image_dir(metadata.day_obs, metadata.obs_id)
         paths = []
         for sensor in sensors:
             model = self.models[sensor]
             amps = model.expose(model_type, metadata.exposure_time, flux=flux, first_after_idle=first)
             path = directory / f"{metadata.obs_id}_{sensor}.fits"
-            write_raw(path, metadata, model.detector, model.geometry, amps, overwrite=True)
+            # Written under a temporary name, then published with a hard link, which fails if
+            # the name exists: a raw is never overwritten, and never seen half-written.
+            partial = directory / f".{path.name}.partial"
+            write_raw(partial, metadata, model.detector, model.geometry, amps, overwrite=True)
+            try:
+                _publish_new_file(partial, path)
+            finally:
+                partial.unlink(missing_ok=True)
             paths.append(path)
         self.pixel_seconds += time.perf_counter() - t0
         return paths
+
+
+def _publish_new_file(source: Path, target: Path) -> None:
+    """Give ``source`` the name ``target``, which must not exist.
+
+    Raises
+    ------
+    FileExistsError
+        If ``target`` exists; it is left untouched.
+    """
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise FileExistsError(f"Refusing to overwrite the existing raw file {target}") from None
+    except OSError:
+        # A file system without hard links: exclusive create and copy.
+        with open(source, "rb") as src, open(target, "xb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+
+
+def find_leftover_raws(data_dir: Path, instrument: str, repo: str | Path | None) -> list[Path]:
+    """Return raw files that a simulated camera wrote but the repository lacks.
+
+    Such files are left by an interrupted run (killed between writing an
+    image and its ingest, or during the write: ``.*.partial`` files). The
+    check is cheap: one registry query for the instrument's exposure ids and
+    a listing of ``<data_dir>/<instrument>/<day_obs>/<obs_id>/``. An image
+    whose exposure is in the registry is taken as ingested.
+
+    Parameters
+    ----------
+    data_dir : `pathlib.Path`
+        The camera's raw directory.
+    instrument : `str`
+        Butler instrument name.
+    repo : `str`, `pathlib.Path` or `None`
+        The repository; with `None` only partial files are reported.
+
+    Returns
+    -------
+    paths : `list` [`pathlib.Path`]
+        The left-over files, sorted.
+    """
+    top = Path(data_dir) / instrument
+    if not top.is_dir():
+        return []
+    known = registry_exposure_ids(repo, instrument) if repo is not None else None
+    leftovers: list[Path] = []
+    for day_dir in top.iterdir():
+        if not day_dir.is_dir():
+            continue
+        for image_dir in day_dir.iterdir():
+            if not image_dir.is_dir():
+                continue
+            try:
+                exposure: int | None = exposure_id_from_obs_id(image_dir.name)
+            except ValueError:
+                exposure = None
+            for path in image_dir.iterdir():
+                partial = path.name.endswith(".partial")
+                if partial or (known is not None and exposure is not None and exposure not in known):
+                    leftovers.append(path)
+    return sorted(leftovers)
 
 
 class ATCameraCsc(SimulatedCameraCsc):

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_VAR_DIR",
     "INSTRUMENTS",
+    "RAW_DIR_NAME",
     "ObservatoryConfig",
     "SimulatedObservatory",
     "ensure_calibration_chain",
@@ -34,11 +35,16 @@ from .camera_csc import (
     geometry_from_name,
 )
 from .header_service_csc import HeaderServiceCsc
+from .image_names import STATE_DIR_NAME, file_lock
 from .oods_csc import OodsCsc
 from .spectrograph_csc import ATSpectrographCsc
 
-#: Embedded default location of repositories, raws and job scratch space.
+#: Embedded default location of repositories, header files and job scratch space (raws live in
+#: each repository, under RAW_DIR_NAME).
 DEFAULT_VAR_DIR = project_var_dir()
+
+#: Directory, inside the repository, where the simulated camera writes its raws.
+RAW_DIR_NAME = "simulated-raw"
 
 #: Component names and OCPS index per instrument.
 INSTRUMENTS: dict[str, dict[str, Any]] = {
@@ -59,9 +65,17 @@ class ObservatoryConfig:
         ``LATISS`` or ``LSSTComCam``.
     repo : `pathlib.Path`, optional
         Butler repository; default ``<var_dir>/repo/<instrument>``. Created
-        (SQLite) and populated with the instrument on first use.
+        (SQLite) and populated with the instrument on first use. Its
+        sequence numbers are kept in it (``<repo>/.calibscripts/``), so
+        runs from any var dir never reuse an exposure id.
+    raw_dir : `pathlib.Path`, optional
+        Where the camera writes raw files; default ``<repo>/simulated-raw``,
+        so that the repository holds its raws and does not depend on the
+        var dir. Files under the repository are ingested in place (by a
+        path relative to the repository); files elsewhere by absolute path.
     var_dir : `pathlib.Path`
-        Root of everything the observatory writes (raws, job scratch).
+        Root of what the observatory writes outside the repository
+        (header files, OCPS job scratch).
     time_scale : `float`
         Wall-clock seconds per observatory second.
     geometry : `str`
@@ -78,6 +92,7 @@ class ObservatoryConfig:
 
     instrument: str = "LATISS"
     repo: Path | None = None
+    raw_dir: Path | None = None
     var_dir: Path = DEFAULT_VAR_DIR
     time_scale: float = 1.0
     geometry: str = "full"
@@ -95,12 +110,25 @@ class ObservatoryConfig:
         if self.repo is None:
             self.repo = self.var_dir / "repo" / self.instrument
         self.repo = Path(self.repo).expanduser().resolve()
+        if self.raw_dir is not None:
+            self.raw_dir = Path(self.raw_dir).expanduser().resolve()
 
     @property
     def repo_path(self) -> Path:
         """The repository path (always set after construction)."""
         assert self.repo is not None
-        return self.repo
+        return Path(self.repo).expanduser().resolve()
+
+    @property
+    def raw_path(self) -> Path:
+        """Where the camera writes raws: ``raw_dir``, else ``<repo>/simulated-raw``.
+
+        Derived when asked, so that it follows a ``repo`` set after
+        construction.
+        """
+        if self.raw_dir is not None:
+            return Path(self.raw_dir).expanduser().resolve()
+        return self.repo_path / RAW_DIR_NAME
 
 
 class SimulatedObservatory:
@@ -150,12 +178,12 @@ class SimulatedObservatory:
     async def start(self) -> None:
         """Create the repository if needed and start every component."""
         cfg = self.config
-        repo = ensure_repository(cfg.repo_path, [cfg.instrument], db=cfg.db)
-        await asyncio.to_thread(ensure_calibration_chain, repo, cfg.instrument)
+        repo = await asyncio.to_thread(_prepare_repository, cfg)
         prefix = INSTRUMENTS[cfg.instrument]["prefix"]
         camera_config = SimulatedCameraConfig(
-            data_dir=cfg.var_dir / "raw",
+            data_dir=cfg.raw_path,
             state_dir=cfg.var_dir / "state",
+            repo=repo,
             time_scale=cfg.time_scale,
             geometry=cfg.geometry,
             seed=cfg.seed,
@@ -196,6 +224,9 @@ class SimulatedObservatory:
         for component in self.components.values():
             await component.start_task
         _log.info("Simulated %s observatory started; repository %s", cfg.instrument, repo)
+        if self.camera.leftover_raws:
+            # Also here, for whoever runs the observatory (the camera's own log goes to logMessage).
+            _log.warning("%s", self.camera.describe_leftover_raws())
 
     async def close(self) -> None:
         """Stop every component."""
@@ -210,6 +241,15 @@ class SimulatedObservatory:
         self, type: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _prepare_repository(cfg: ObservatoryConfig) -> Path:
+    # Two observatories starting at once on a new repository must not both create it: one
+    # would fail, and its clean-up would remove the other's butler.yaml.
+    with file_lock(cfg.repo_path / STATE_DIR_NAME / "repository.lock"):
+        repo = ensure_repository(cfg.repo_path, [cfg.instrument], db=cfg.db)
+        ensure_calibration_chain(repo, cfg.instrument)
+    return repo
 
 
 def ensure_calibration_chain(repo: Path, instrument: str) -> None:
@@ -246,6 +286,7 @@ async def serve(config: ObservatoryConfig) -> None:
         components = ", ".join(c.salinfo.name_index for c in observatory.components.values())
         print(f"Simulated {config.instrument} observatory running: {components}", flush=True)
         print(f"Butler repository: {config.repo_path}", flush=True)
+        print(f"Raw files: {config.raw_path / config.instrument}/<day_obs>/<obs_id>/", flush=True)
         print(
             f"Raws are ingested into {config.instrument}/raw/all; OCPS jobs write u/ocps/<jobId>", flush=True
         )

@@ -38,7 +38,9 @@ class OodsCsc(BaseCsc):
     """Observatory Operations Data Service for one instrument.
 
     Follows the camera's ``largeFileObjectAvailable``; ingests each raw
-    file into ``<instrument>/raw/all`` of the repository, then writes
+    file into ``<instrument>/raw/all`` of the repository (a file inside the
+    repository's directory in place, by its path relative to the
+    repository; any other by absolute path, ``direct``), then writes
     ``imageInOODS`` (statusCode 0) for that image and detector. A failed
     ingest writes ``imageInOODS`` with statusCode 1 and the reason.
 
@@ -70,6 +72,7 @@ class OodsCsc(BaseCsc):
     ) -> None:
         self.instrument = get_instrument_description(instrument)
         self.repo = repo
+        self._repo_root = Path(repo).expanduser().resolve()
         self.faults = OodsFaults()
         self._butler: Butler | None = None
         # Ingests touch one registry: do them one at a time, in arrival order.
@@ -102,8 +105,10 @@ class OodsCsc(BaseCsc):
             status, description = 1, f"Injected fault: ingest of {path.name} failed"
         else:
             try:
+                # The camera writes absolute, resolved paths: a lexical check is enough.
+                transfer = None if path.is_relative_to(self._repo_root) else "direct"
                 async with self._lock:
-                    await asyncio.to_thread(ingest_raws, self._get_butler(), [path])
+                    await asyncio.to_thread(ingest_raws, self._get_butler(), [path], transfer=transfer)
             except Exception as e:
                 status, description = 1, f"Ingest of {path} failed: {e}"
                 self.log.error(description)
