@@ -4,7 +4,7 @@ Compares, on the same stack of 20 ``float32`` 4072 x 4000 frames
 (ISR-like bias residuals: 8.5 e- Gaussian noise plus cosmic-ray-like
 outliers in 0.01% of the pixels):
 
-* `lsst.ts.calibscripts.cp.combine.combine`: 3 sigma x 3 iterations, with
+* `lsst.ts.calibscripts.cp.algorithms.combine.combine`: 3 sigma x 3 iterations, with
   the afw first iteration about the median (the default) and about the mean,
   on 1 and 2 threads;
 * ``ccdproc.Combiner``: three ``sigma_clipping(3, 3, func="median",
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lsst.ts.calibscripts.cp.combine import CombineConfig, FirstCentre, combine
+from lsst.ts.calibscripts.cp.algorithms.combine import CombineConfig, FirstCentre, combine
 
 FULL_SHAPE = (4000, 4072)
 

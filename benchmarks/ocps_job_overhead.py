@@ -33,11 +33,11 @@ from lsst.daf.butler import Butler
 from lsst.pipe.base.simple_pipeline_executor import SimplePipelineExecutor
 
 from lsst.ts.calibscripts import sal
-from lsst.ts.calibscripts.cp.camera_description import LATISS
-from lsst.ts.calibscripts.cp.geometry import reduced_itl_geometry
-from lsst.ts.calibscripts.cp.ingest import ingest_raws
-from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline, pipeline_environment
-from lsst.ts.calibscripts.cp.repository import create_repository
+from lsst.ts.calibscripts.cp.butler.ingest import ingest_raws
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import generation_pipeline, pipeline_environment
+from lsst.ts.calibscripts.cp.butler.repository import create_repository
+from lsst.ts.calibscripts.cp.camera.description import LATISS
+from lsst.ts.calibscripts.cp.camera.geometry import reduced_itl_geometry
 from lsst.ts.calibscripts.sal.testing import set_random_topic_subname
 from lsst.ts.calibscripts.simulator.ocps import OcpsCsc
 from lsst.ts.calibscripts.simulator.ocps_job import JobParameters, build_pipetask_command

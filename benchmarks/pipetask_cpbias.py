@@ -36,16 +36,16 @@ import astropy.units as u
 from astropy.time import Time
 from lsst.daf.butler import Butler
 
-from lsst.ts.calibscripts.cp.camera_description import LATISS
-from lsst.ts.calibscripts.cp.geometry import itl_geometry
-from lsst.ts.calibscripts.cp.ingest import ingest_raws
-from lsst.ts.calibscripts.cp.pipeline_locations import (
+from lsst.ts.calibscripts.cp.butler.ingest import ingest_raws
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import (
     generation_pipeline,
     pipeline_environment,
     verification_pipeline,
 )
-from lsst.ts.calibscripts.cp.raw_file import ObservationMetadata, write_raw
-from lsst.ts.calibscripts.cp.repository import create_repository
+from lsst.ts.calibscripts.cp.butler.raw_file import ObservationMetadata, write_raw
+from lsst.ts.calibscripts.cp.butler.repository import create_repository
+from lsst.ts.calibscripts.cp.camera.description import LATISS
+from lsst.ts.calibscripts.cp.camera.geometry import itl_geometry
 from lsst.ts.calibscripts.simulator.camera_model import CameraModel
 
 DAY_OBS = 20220929

@@ -125,8 +125,7 @@ async def test_ocps_job_failure_names_job_and_log(tmp_path: Path) -> None:
 
 async def test_missing_oods_image_is_reported(tmp_path: Path) -> None:
     async with observatory(tmp_path) as obs:
-        day_obs = obs.camera.names.next()[1]
-        seq = obs.camera.names._seq_num
+        _, day_obs, seq = obs.camera.names.next()
         missing = f"AT_O_{day_obs}_{seq + 3:06d}"  # the second kept bias (one is discarded)
         obs.oods.faults.drop = {missing}
         run = await run_script(

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.assembly import apply_gains, assemble
-from lsst.ts.calibscripts.cp.camera_description import LATISS, DetectorDescription
-from lsst.ts.calibscripts.cp.combine import CombineConfig, combine
-from lsst.ts.calibscripts.cp.geometry import DetectorGeometry, make_itl_geometry, reduced_itl_geometry
-from lsst.ts.calibscripts.cp.overscan import correct_overscan
+from lsst.ts.calibscripts.cp.algorithms.assembly import apply_gains, assemble
+from lsst.ts.calibscripts.cp.algorithms.combine import CombineConfig, combine
+from lsst.ts.calibscripts.cp.algorithms.overscan import correct_overscan
+from lsst.ts.calibscripts.cp.camera.description import LATISS, DetectorDescription
+from lsst.ts.calibscripts.cp.camera.geometry import DetectorGeometry, make_itl_geometry, reduced_itl_geometry
 from lsst.ts.calibscripts.simulator.camera_model import CameraModel, CameraModelConfig
 
 

@@ -43,10 +43,14 @@ def alias_bomb(levels: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check(text: str) -> dict[str, object]:
+    config, lines = parse_config_yaml(text)
+    return DefaultingValidator(SCHEMA).validate(config, lines)
+
+
 def refused(text: str, message: str) -> ConfigError:
     with pytest.raises(ConfigError, match=message) as info:
-        config, lines = parse_config_yaml(text)
-        DefaultingValidator(SCHEMA).validate(config, lines)
+        check(text)
     return info.value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from lsst.ts.calibscripts.cp.camera_description import LATISS
+from lsst.ts.calibscripts.cp.camera.description import LATISS
 from lsst.ts.calibscripts.simulator.image_names import ImageNameSource
 
 #: A fixed time, so that every allocation in a test falls on one observing day.

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.camera_description import LATISS
-from lsst.ts.calibscripts.cp.geometry import reduced_itl_geometry
+from lsst.ts.calibscripts.cp.camera.description import LATISS
+from lsst.ts.calibscripts.cp.camera.geometry import reduced_itl_geometry
 from lsst.ts.calibscripts.simulator.camera_model import ADC_MAX, CameraModel, CameraModelConfig
 
 GEOMETRY = reduced_itl_geometry()

@@ -60,7 +60,7 @@ def test_day_obs_rolls_over_at_noon_utc(tmp_path: Path) -> None:
     utc = datetime.UTC
     assert day_obs_for(datetime.datetime(2022, 9, 30, 11, 59, tzinfo=utc)) == 20220929
     assert day_obs_for(datetime.datetime(2022, 9, 30, 12, 0, tzinfo=utc)) == 20220930
-    from lsst.ts.calibscripts.cp.camera_description import LATISS as LATISS_DESCRIPTION
+    from lsst.ts.calibscripts.cp.camera.description import LATISS as LATISS_DESCRIPTION
 
     names = ImageNameSource(LATISS_DESCRIPTION, state_dir=tmp_path)
     assert names.next(datetime.datetime(2022, 9, 30, 3, tzinfo=utc))[0] == "AT_O_20220929_000001"

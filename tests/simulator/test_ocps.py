@@ -20,11 +20,11 @@ import pytest
 from lsst.daf.butler import Butler, CollectionType
 
 from lsst.ts.calibscripts import sal
-from lsst.ts.calibscripts.cp.camera_description import LATISS
-from lsst.ts.calibscripts.cp.geometry import reduced_itl_geometry
-from lsst.ts.calibscripts.cp.ingest import ingest_raws
-from lsst.ts.calibscripts.cp.pipeline_locations import cp_pipe_dir
-from lsst.ts.calibscripts.cp.repository import create_repository
+from lsst.ts.calibscripts.cp.butler.ingest import ingest_raws
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import cp_pipe_dir
+from lsst.ts.calibscripts.cp.butler.repository import create_repository
+from lsst.ts.calibscripts.cp.camera.description import LATISS
+from lsst.ts.calibscripts.cp.camera.geometry import reduced_itl_geometry
 from lsst.ts.calibscripts.sal import SalRetCode, State
 from lsst.ts.calibscripts.simulator.ocps import OcpsCsc, OcpsFaults
 

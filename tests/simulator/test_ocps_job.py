@@ -11,7 +11,7 @@ import pytest
 from lsst.ts.calibscripts import sal
 from lsst.ts.calibscripts.calibrations.ocps_client import OcpsJob as ClientJob
 from lsst.ts.calibscripts.calibrations.ocps_client import failure_message
-from lsst.ts.calibscripts.cp.pipeline_locations import cp_pipe_dir, cp_verify_dir
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import cp_pipe_dir, cp_verify_dir
 from lsst.ts.calibscripts.simulator.ocps import OcpsCsc, instrument_for_index
 from lsst.ts.calibscripts.simulator.ocps_job import (
     JobParameters,

@@ -16,9 +16,9 @@ from lsst.daf.butler import Butler
 
 from lsst.ts.calibscripts import sal
 from lsst.ts.calibscripts.control import LATISS
-from lsst.ts.calibscripts.cp.camera_description import LATISS as LATISS_DESCRIPTION
-from lsst.ts.calibscripts.cp.raw_file import read_raw_header
-from lsst.ts.calibscripts.cp.repository import create_repository
+from lsst.ts.calibscripts.cp.butler.raw_file import read_raw_header
+from lsst.ts.calibscripts.cp.butler.repository import create_repository
+from lsst.ts.calibscripts.cp.camera.description import LATISS as LATISS_DESCRIPTION
 from lsst.ts.calibscripts.sal.testing import set_random_topic_subname
 from lsst.ts.calibscripts.simulator.image_names import STATE_DIR_NAME, ImageNameSource
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from lsst.daf.butler import Butler
 
-from lsst.ts.calibscripts.cp.camera_description import LATISS, LSST_COMCAM
-from lsst.ts.calibscripts.cp.certification import certify_calibrations
-from lsst.ts.calibscripts.cp.geometry import make_itl_geometry, reduced_itl_geometry
-from lsst.ts.calibscripts.cp.ingest import ingest_raws
-from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline
-from lsst.ts.calibscripts.cp.repository import create_repository
+from lsst.ts.calibscripts.cp.butler.certification import certify_calibrations
+from lsst.ts.calibscripts.cp.butler.ingest import ingest_raws
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import generation_pipeline
+from lsst.ts.calibscripts.cp.butler.repository import create_repository
+from lsst.ts.calibscripts.cp.camera.description import LATISS, LSST_COMCAM
+from lsst.ts.calibscripts.cp.camera.geometry import make_itl_geometry, reduced_itl_geometry
 
 from .pipetask_runner import exposure_query, run_pipetask
 from .simulated_night import SimulatedNight

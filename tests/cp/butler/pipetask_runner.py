@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lsst.ts.calibscripts.cp.pipeline_locations import pipeline_environment
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import pipeline_environment
 
 PIPETASK = Path(sys.executable).parent / "pipetask"
 

@@ -3,7 +3,7 @@
 A `SimulatedNight` plays the camera and its header service for one
 instrument: it takes exposures with `lsst.ts.calibscripts.simulator.camera_model`
 (one seeded model per detector) and writes one raw file per exposure and
-detector with `lsst.ts.calibscripts.cp.raw_file.write_raw`, with Rubin
+detector with `lsst.ts.calibscripts.cp.butler.raw_file.write_raw`, with Rubin
 observation ids, consecutive sequence numbers and a clock that advances by
 exposure time plus read-out.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 import astropy.units as u
 from astropy.time import Time
 
-from lsst.ts.calibscripts.cp.camera_description import InstrumentDescription
-from lsst.ts.calibscripts.cp.geometry import DetectorGeometry
-from lsst.ts.calibscripts.cp.raw_file import ObservationMetadata, write_raw
+from lsst.ts.calibscripts.cp.butler.raw_file import ObservationMetadata, write_raw
+from lsst.ts.calibscripts.cp.camera.description import InstrumentDescription
+from lsst.ts.calibscripts.cp.camera.geometry import DetectorGeometry
 from lsst.ts.calibscripts.simulator.camera_model import CameraModel
 
 READOUT_SECONDS = 2.0

@@ -7,13 +7,13 @@ import pytest
 from lsst.daf.butler import Butler, CollectionType, DatasetRef
 from lsst.images import Image, MaskedImage
 
-from lsst.ts.calibscripts.cp.certification import (
+from lsst.ts.calibscripts.cp.butler.certification import (
     CertificationConflictError,
     CertificationError,
     certify_calibrations,
 )
-from lsst.ts.calibscripts.cp.ingest import ingest_raws
-from lsst.ts.calibscripts.cp.repository import create_repository
+from lsst.ts.calibscripts.cp.butler.ingest import ingest_raws
+from lsst.ts.calibscripts.cp.butler.repository import create_repository
 from lsst.ts.calibscripts.cp.tasks.image_conventions import MASK_SCHEMA
 
 from .test_repository import write_bias

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from lsst.daf.butler import Butler
 
-from lsst.ts.calibscripts.cp.certification import certify_calibrations
-from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline, verification_pipeline
-from lsst.ts.calibscripts.cp.statistics import sigma_clipped_stats
+from lsst.ts.calibscripts.cp.algorithms.statistics import sigma_clipped_stats
+from lsst.ts.calibscripts.cp.butler.certification import certify_calibrations
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import generation_pipeline, verification_pipeline
 from lsst.ts.calibscripts.cp.tasks.image_conventions import (
     calib_input_key,
     calib_percentile_key,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.defects import boxes_to_mask, table_to_boxes
-from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline
+from lsst.ts.calibscripts.cp.algorithms.defects import boxes_to_mask, table_to_boxes
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import generation_pipeline
 
 from .conftest import CALIB_COLLECTION, LatissCalibrations, LatissNight
 from .pipetask_runner import exposure_query, run_pipetask

@@ -6,7 +6,7 @@ import astropy.io.fits
 import pydantic
 import pytest
 
-from lsst.ts.calibscripts.cp.formatters import ImageRecipeFormatter
+from lsst.ts.calibscripts.cp.butler.formatters import ImageRecipeFormatter
 
 from .conftest import LatissCalibrations, LatissNight
 

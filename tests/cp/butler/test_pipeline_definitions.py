@@ -8,14 +8,14 @@ import pytest
 from lsst.daf.butler import Butler
 from lsst.pipe.base import Pipeline
 
-from lsst.ts.calibscripts.cp.pipeline_locations import (
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import (
     cp_pipe_dir,
     cp_verify_dir,
     generation_pipeline,
     pipeline_environment,
     verification_pipeline,
 )
-from lsst.ts.calibscripts.cp.repository import create_repository
+from lsst.ts.calibscripts.cp.butler.repository import create_repository
 
 INSTRUMENTS = ["LATISS", "LSSTComCam"]
 

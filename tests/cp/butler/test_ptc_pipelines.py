@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from lsst.daf.butler import Butler
 
-from lsst.ts.calibscripts.cp.pipeline_locations import generation_pipeline
-from lsst.ts.calibscripts.cp.ptc_dataset import PhotonTransferCurveDataset
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import generation_pipeline
+from lsst.ts.calibscripts.cp.butler.ptc_dataset import PhotonTransferCurveDataset
 
 from .conftest import PTC_SECONDS, PtcNight
 from .pipetask_runner import exposure_query, run_pipetask

@@ -7,22 +7,21 @@ import pytest
 from astropy.time import Time
 from lsst.daf.butler import Butler, CollectionType
 
-from lsst.ts.calibscripts.cp.camera_description import LATISS, LSST_COMCAM
-from lsst.ts.calibscripts.cp.geometry import reduced_itl_geometry
-from lsst.ts.calibscripts.cp.ingest import (
+from lsst.ts.calibscripts.cp.butler.ingest import (
     RawIngestError,
     day_obs_timespan,
-    exposure_id_from_obs_id,
     ingest_raws,
 )
-from lsst.ts.calibscripts.cp.instrument import Latiss, LsstComCam, get_instrument
-from lsst.ts.calibscripts.cp.raw_file import ObservationMetadata, write_raw
-from lsst.ts.calibscripts.cp.repository import (
+from lsst.ts.calibscripts.cp.butler.instrument import Latiss, LsstComCam, get_instrument
+from lsst.ts.calibscripts.cp.butler.raw_file import ObservationMetadata, write_raw
+from lsst.ts.calibscripts.cp.butler.repository import (
     RepositoryError,
     create_repository,
     ensure_repository,
     raw_collection,
 )
+from lsst.ts.calibscripts.cp.camera.description import LATISS, LSST_COMCAM
+from lsst.ts.calibscripts.cp.camera.geometry import reduced_itl_geometry
 
 
 def write_bias(
@@ -59,15 +58,6 @@ def write_bias(
     return path
 
 
-def test_exposure_id_from_obs_id():
-    assert exposure_id_from_obs_id("AT_O_20220929_000001") == 2022092900001
-    assert exposure_id_from_obs_id("CC_O_20241020_000123") == 2024102000123
-    with pytest.raises(ValueError, match="not of the form"):
-        exposure_id_from_obs_id("AT-O-20220929-1")
-    with pytest.raises(ValueError, match="max 99999"):
-        exposure_id_from_obs_id("AT_O_20220929_100000")
-
-
 def test_day_obs_timespan_rolls_over_at_noon():
     span = day_obs_timespan(20220929)
     assert span.begin == Time("2022-09-29T12:00:00", scale="tai")
@@ -79,7 +69,7 @@ def test_create_registers_instruments_and_dataset_types(tmp_path):
     with Butler.from_config(str(root)) as butler:
         instruments = {r.name: r for r in butler.query_dimension_records("instrument")}
         assert set(instruments) == {"LATISS", "LSSTComCam"}
-        assert instruments["LATISS"].class_name == "lsst.ts.calibscripts.cp.instrument.Latiss"
+        assert instruments["LATISS"].class_name == "lsst.ts.calibscripts.cp.butler.instrument.Latiss"
         assert instruments["LATISS"].exposure_max > 2022092900001
         detectors = {(r.instrument, r.id): r.full_name for r in butler.query_dimension_records("detector")}
         assert detectors[("LATISS", 0)] == "RXX_S00"
@@ -91,7 +81,7 @@ def test_create_registers_instruments_and_dataset_types(tmp_path):
         assert butler.get_dataset_type("flat").isCalibration()
         assert butler.collections.get_info("LATISS/raw/all").type is CollectionType.RUN
     # The storage classes and formatters live in the repository's own config.
-    assert "lsst.ts.calibscripts.cp.formatters.RawFormatter" in (root / "butler.yaml").read_text()
+    assert "lsst.ts.calibscripts.cp.butler.formatters.RawFormatter" in (root / "butler.yaml").read_text()
 
 
 def test_create_refuses_existing_repository_and_bad_instrument(tmp_path):
@@ -112,7 +102,7 @@ def test_instrument_classes():
     assert LsstComCam.getName() == "LSSTComCam"
     assert get_instrument("LATISS").makeDefaultRawIngestRunName() == "LATISS/raw/all"
     assert raw_collection("LSSTComCam") == "LSSTComCam/raw/all"
-    from lsst.ts.calibscripts.cp.formatters import RawFormatter
+    from lsst.ts.calibscripts.cp.butler.formatters import RawFormatter
 
     assert get_instrument("LATISS").getRawFormatter({}) is RawFormatter
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from lsst.ts.calibscripts.cp.geometry import AMP_NAMES
-from lsst.ts.calibscripts.cp.pipeline_locations import verification_pipeline
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import verification_pipeline
+from lsst.ts.calibscripts.cp.camera.geometry import AMP_NAMES
 
 from .conftest import CALIB_COLLECTION, LatissCalibrations, LatissNight
 from .pipetask_runner import exposure_query, run_pipetask

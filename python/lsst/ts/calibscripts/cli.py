@@ -97,7 +97,7 @@ def _add_repo_commands(subparsers: Any) -> None:
 
 
 def _repo_create(args: argparse.Namespace) -> int:
-    from .cp.repository import create_repository, ensure_repository
+    from .cp.butler.repository import create_repository, ensure_repository
 
     instruments = args.instruments or ["LATISS"]
     if args.exist_ok:
@@ -111,7 +111,7 @@ def _repo_create(args: argparse.Namespace) -> int:
 def _repo_ingest(args: argparse.Namespace) -> int:
     from lsst.daf.butler import Butler
 
-    from .cp.ingest import ingest_raws
+    from .cp.butler.ingest import ingest_raws
 
     with Butler.from_config(args.path, writeable=True) as butler:
         result = ingest_raws(butler, args.files, transfer=args.transfer)
@@ -123,7 +123,7 @@ def _repo_ingest(args: argparse.Namespace) -> int:
 
 
 def _repo_certify(args: argparse.Namespace) -> int:
-    from .cp.certification import certify_calibrations
+    from .cp.butler.certification import certify_calibrations
 
     refs = certify_calibrations(
         args.path,
@@ -159,7 +159,11 @@ def _add_pipelines_commands(subparsers: Any) -> None:
 def _pipelines_env(args: argparse.Namespace) -> int:
     import shlex
 
-    from .cp.pipeline_locations import CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE, pipeline_environment
+    from .cp.butler.pipeline_locations import (
+        CP_PIPE_DIR_VARIABLE,
+        CP_VERIFY_DIR_VARIABLE,
+        pipeline_environment,
+    )
 
     environment = pipeline_environment({})
     for name in (CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE):
@@ -168,7 +172,7 @@ def _pipelines_env(args: argparse.Namespace) -> int:
 
 
 def _pipelines_path(args: argparse.Namespace) -> int:
-    from .cp.pipeline_locations import generation_pipeline, verification_pipeline
+    from .cp.butler.pipeline_locations import generation_pipeline, verification_pipeline
 
     finder = verification_pipeline if args.name.startswith("verify") else generation_pipeline
     print(finder(args.instrument, args.name))

@@ -14,14 +14,14 @@ from astropy.time import Time
 from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
 
 from ..control import BaseCamera
-from ..cp.camera_description import InstrumentDescription, get_instrument_description
-from ..cp.certification import CertificationError, certify_calibrations, parse_date
-from ..cp.pipetask_options import (
+from ..cp.butler.certification import CertificationError, certify_calibrations, parse_date
+from ..cp.butler.pipetask_options import (
     PipetaskOptionError,
     PipetaskOptions,
     check_collection_name,
     parse_config_options,
 )
+from ..cp.camera.description import InstrumentDescription, get_instrument_description
 from ..sal import BaseMessage, Domain, ExpectedError, Remote, State
 from ..script import BaseScript, ConfigError, ConfigProblem
 from .gains import format_gains_table
@@ -210,7 +210,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         """Parse every ``config_options_*`` and check every collection name.
 
         What reaches pipetask is rebuilt from the parsed options (see
-        `~lsst.ts.calibscripts.cp.pipetask_options`), so a malformed or
+        `~lsst.ts.calibscripts.cp.butler.pipetask_options`), so a malformed or
         forbidden option fails now, before any image is taken.
 
         Raises

@@ -6,7 +6,7 @@ __all__ = ["format_gains_table"]
 
 from collections.abc import Mapping
 
-from ..cp.camera_description import InstrumentDescription
+from ..cp.camera.description import InstrumentDescription
 
 
 def format_gains_table(

@@ -9,8 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..cp.camera_description import IMAGE_TYPES, SHUTTER_CLOSED_IMAGE_TYPES
-from ..cp.ingest import exposure_id_from_obs_id
+from ..observations import IMAGE_TYPES, SHUTTER_CLOSED_IMAGE_TYPES, exposure_id_from_obs_id
 from ..sal import Domain, Remote
 from .remote_group import RemoteGroup
 
@@ -98,7 +97,7 @@ class BaseCamera(RemoteGroup, abc.ABC):
         Parameters
         ----------
         imgtype : `str`
-            One of ``lsst.ts.calibscripts.cp.camera_description.IMAGE_TYPES``. BIAS forces ``exptime`` to 0.
+            One of ``lsst.ts.calibscripts.observations.IMAGE_TYPES``. BIAS forces ``exptime`` to 0.
         exptime : `float`
             Exposure time (s); open-shutter types need at least 0.1 s.
         n : `int`

@@ -22,15 +22,10 @@ from pathlib import Path
 
 from astropy.time import Time
 
-from ..cp.camera_description import (
-    IMAGE_TYPES,
-    SHUTTER_CLOSED_IMAGE_TYPES,
-    InstrumentDescription,
-    get_instrument_description,
-)
-from ..cp.geometry import DetectorGeometry, itl_geometry, make_itl_geometry, reduced_itl_geometry
-from ..cp.ingest import exposure_id_from_obs_id
-from ..cp.raw_file import ObservationMetadata, write_raw
+from ..cp.butler.raw_file import ObservationMetadata, write_raw
+from ..cp.camera.description import InstrumentDescription, get_instrument_description
+from ..cp.camera.geometry import DetectorGeometry, itl_geometry, make_itl_geometry, reduced_itl_geometry
+from ..observations import IMAGE_TYPES, SHUTTER_CLOSED_IMAGE_TYPES, exposure_id_from_obs_id
 from ..sal import BaseCsc, BaseMessage, Domain, ExpectedError, Remote, State
 from ..sal.timestamps import current_tai
 from .camera_model import CameraModel

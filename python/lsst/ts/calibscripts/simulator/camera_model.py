@@ -2,7 +2,7 @@
 
 The model turns an exposure request (image type, exposure time, flux) into
 raw amplifier arrays in ADU, in readout order, including prescan and both
-overscans, exactly as `lsst.ts.calibscripts.cp.raw_file.write_raw` expects.
+overscans, exactly as `lsst.ts.calibscripts.cp.butler.raw_file.write_raw` expects.
 It is seeded: the fixed structure of the detector (defects, pixel response,
 bias pattern, dark current) depends only on the seed, and each exposure's
 noise on the seed and the exposure's index, so a sequence of exposures is
@@ -33,8 +33,8 @@ from typing import Final
 
 import numpy as np
 
-from lsst.ts.calibscripts.cp.camera_description import DetectorDescription
-from lsst.ts.calibscripts.cp.geometry import DetectorGeometry
+from lsst.ts.calibscripts.cp.camera.description import DetectorDescription
+from lsst.ts.calibscripts.cp.camera.geometry import DetectorGeometry
 
 __all__ = [
     "ADC_MAX",
@@ -276,9 +276,9 @@ class CameraModel:
 
     Parameters
     ----------
-    detector : `lsst.ts.calibscripts.cp.camera_description.DetectorDescription`
+    detector : `lsst.ts.calibscripts.cp.camera.description.DetectorDescription`
         Nominal description; its gains and read noise are the model's truth.
-    geometry : `lsst.ts.calibscripts.cp.geometry.DetectorGeometry`
+    geometry : `lsst.ts.calibscripts.cp.camera.geometry.DetectorGeometry`
         Pixel geometry (full size or reduced).
     seed : `int`, optional
         Seed of the fixed structure and of the exposure sequence.

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from ..cp.camera_description import InstrumentDescription
+from ..cp.camera.description import InstrumentDescription
 
 if TYPE_CHECKING:
     from lsst.daf.butler import Butler
@@ -213,7 +213,7 @@ def raw_paths_in_repository(repo: str | Path, instrument: str, exposure_id: int)
         Resolved local paths of the ``raw`` datasets of that exposure in
         ``<instrument>/raw/all`` (empty if there are none).
     """
-    from ..cp.repository import RAW_DATASET_TYPE_NAME, raw_collection
+    from ..cp.butler.repository import RAW_DATASET_TYPE_NAME, raw_collection
 
     with _open_butler(repo) as butler:
         registered = {record.name for record in butler.query_dimension_records("instrument")}

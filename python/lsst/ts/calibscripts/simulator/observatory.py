@@ -24,7 +24,7 @@ from typing import Any
 
 from lsst.daf.butler import Butler, CollectionType
 
-from ..cp.repository import ensure_repository
+from ..cp.butler.repository import ensure_repository
 from ..resources import project_var_dir
 from ..sal import BaseCsc, Domain, State
 from .camera_csc import (

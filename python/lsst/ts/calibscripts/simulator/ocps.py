@@ -29,9 +29,9 @@ import uuid
 from pathlib import Path
 
 from .. import sal
-from ..cp.instrument import instrument_names
-from ..cp.pipeline_locations import pipeline_environment
-from ..cp.repository import raw_collection
+from ..cp.butler.instrument import instrument_names
+from ..cp.butler.pipeline_locations import pipeline_environment
+from ..cp.butler.repository import raw_collection
 from .ocps_job import (
     JobParameters,
     JobPhase,

@@ -50,8 +50,18 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..cp.pipeline_locations import CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE, cp_pipe_dir, cp_verify_dir
-from ..cp.pipetask_options import PipetaskOptionError, check_data_query, check_pipeline, parse_job_config
+from ..cp.butler.pipeline_locations import (
+    CP_PIPE_DIR_VARIABLE,
+    CP_VERIFY_DIR_VARIABLE,
+    cp_pipe_dir,
+    cp_verify_dir,
+)
+from ..cp.butler.pipetask_options import (
+    PipetaskOptionError,
+    check_data_query,
+    check_pipeline,
+    parse_job_config,
+)
 from .job_supervisor import group_members, shell_exit_code, supervised_command
 
 ABORTED_EXIT_CODE = 255
@@ -212,7 +222,7 @@ def build_pipetask_command(
     u/ocps/<jobId> -p PIPELINE [-d QUERY] OPTIONS``. The OCPS is a
     service: it checks every request on its own account, whatever its
     client checked. The ``config`` is parsed against the allow-list of
-    `~lsst.ts.calibscripts.cp.pipetask_options.parse_job_config`
+    `~lsst.ts.calibscripts.cp.butler.pipetask_options.parse_job_config`
     (``-c``, ``-C`` from the pipelines' config directories, ``-i``, ``-j``,
     ``--register-dataset-types``) and rebuilt from what was recognised;
     ``INPUTS`` are its ``-i`` collections (duplicates dropped). The

@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlparse
 
 from lsst.daf.butler import Butler
 
-from ..cp.camera_description import get_instrument_description
-from ..cp.ingest import ingest_raws
+from ..cp.butler.ingest import ingest_raws
+from ..cp.camera.description import get_instrument_description
 from ..sal import BaseCsc, BaseMessage, Domain, Remote, State
 
 

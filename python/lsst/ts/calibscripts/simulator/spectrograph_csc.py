@@ -6,7 +6,7 @@ __all__ = ["ATSpectrographCsc"]
 
 import asyncio
 
-from ..cp.camera_description import LATISS
+from ..cp.camera.description import LATISS
 from ..sal import BaseCsc, BaseMessage, Domain, ExpectedError, State
 
 

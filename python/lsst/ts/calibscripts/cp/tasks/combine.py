@@ -3,7 +3,7 @@
 `CalibCombineTask` (labels ``cpBiasCombine``, ``cpDarkCombine``) makes one
 calibration per detector; `CalibCombineByFilterTask` (``cpFlatCombine``) one
 per detector and physical filter. Per pixel, the inputs are combined with the
-clipped mean of `lsst.ts.calibscripts.cp.combine` (``MEANCLIP``, 3 sigma, 3
+clipped mean of `lsst.ts.calibscripts.cp.algorithms.combine` (``MEANCLIP``, 3 sigma, 3
 iterations by default) after scaling:
 
 * bias: no scaling (ADU);
@@ -57,9 +57,9 @@ from lsst.pipe.base import (
 )
 
 from .. import combine as combine_algorithms
-from ..cosmic_rays import CosmicRayConfig
-from ..dataset_types import BIAS, FLAT
-from ..statistics import DEFAULT_PERCENTILES, percentiles
+from ..algorithms.cosmic_rays import CosmicRayConfig
+from ..algorithms.statistics import DEFAULT_PERCENTILES, percentiles
+from ..butler.dataset_types import BIAS, FLAT
 from .exposure_stack import ExposureStack, combine_stack
 from .image_conventions import (
     CALIB_TYPE_KEY,

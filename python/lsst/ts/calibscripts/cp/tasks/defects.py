@@ -15,7 +15,7 @@ in, exactly as the calibrations themselves are made:
   their amplifier's clipped mean are bad.
 
 Columns with at least ``badPixelsToFillColumnThreshold`` bad pixels are
-filled, the three types merged (`lsst.ts.calibscripts.cp.defects.find_defects`)
+filled, the three types merged (`lsst.ts.calibscripts.cp.algorithms.defects.find_defects`)
 and written as the ``defects`` calibration: a table of boxes ``x0, y0,
 width, height`` in assembled-detector pixels.
 
@@ -48,10 +48,10 @@ from lsst.pipe.base import (
 )
 
 from .. import combine as combine_algorithms
-from ..cosmic_rays import CosmicRayConfig
-from ..dataset_types import DEFECTS
-from ..defects import DefectConfig, find_defects
-from ..statistics import sigma_clipped_stats
+from ..algorithms.cosmic_rays import CosmicRayConfig
+from ..algorithms.defects import DefectConfig, find_defects
+from ..algorithms.statistics import sigma_clipped_stats
+from ..butler.dataset_types import DEFECTS
 from .exposure_stack import ExposureStack, combine_stack
 from .image_conventions import UNITS_KEY, detector_geometry
 

@@ -4,7 +4,7 @@ Shared by the tasks that combine exposures of one detector:
 `~lsst.ts.calibscripts.cp.tasks.combine.CalibCombineTask` (bias, dark, flat)
 and `~lsst.ts.calibscripts.cp.tasks.defects.DefectsFindTask` (the dark and
 flat combinations defects are found in). The numerical kernel is
-`lsst.ts.calibscripts.cp.combine.combine`; this module feeds it from the
+`lsst.ts.calibscripts.cp.algorithms.combine.combine`; this module feeds it from the
 Butler without holding the whole stack, and adds the two-pass cosmic-ray
 masking darks need.
 """
@@ -23,7 +23,7 @@ from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import Box, MaskSchema
 
 from .. import combine as combine_algorithms
-from ..cosmic_rays import CosmicRayConfig, find_cosmic_rays
+from ..algorithms.cosmic_rays import CosmicRayConfig, find_cosmic_rays
 from .image_conventions import EXPOSURE_ID_KEY
 
 _log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def combine_stack(
     Returns
     -------
     result
-        The combination (see `lsst.ts.calibscripts.cp.combine.CombineResult`).
+        The combination (see `lsst.ts.calibscripts.cp.algorithms.combine.CombineResult`).
 
     Notes
     -----
@@ -155,7 +155,7 @@ class _Piece:
 class ExposureStack:
     """A stack of processed exposures read lazily, in blocks of rows.
 
-    Serves the rows the combination asks for (`lsst.ts.calibscripts.cp.combine.
+    Serves the rows the combination asks for (`lsst.ts.calibscripts.cp.algorithms.combine.
     RowLoaderSource`) from Butler cut-outs of ``rows_per_read`` rows. The
     combination asks for small tiles of rows, input after input; reading each
     tile separately would reopen every file hundreds of times, reading whole

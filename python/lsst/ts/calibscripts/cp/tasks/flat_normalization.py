@@ -47,7 +47,7 @@ from lsst.pipe.base import (
     Struct,
 )
 
-from ..statistics import sigma_clipped_stats
+from ..algorithms.statistics import sigma_clipped_stats
 from .image_conventions import EXPOSURE_ID_KEY, detector_geometry, read_without_variance
 
 

@@ -10,11 +10,11 @@ everything they need in that metadata, never in a side channel:
 * the amplifier layout, copied from the raw's own keywords
   (``LSST ISR AMP DETSEC <amp>``, ``... DATASEC``, ``... BIASSEC``,
   ``... NAXIS1``, ``... NAXIS2``), from which `detector_geometry` rebuilds
-  the `~lsst.ts.calibscripts.cp.geometry.DetectorGeometry`, so that every
+  the `~lsst.ts.calibscripts.cp.camera.geometry.DetectorGeometry`, so that every
   per-amplifier algorithm works on any geometry, full or reduced;
 * what ISR did and measured (``LSST ISR UNITS``, ``LSST ISR GAIN <amp>``,
   ``LSST ISR OVERSCAN RESIDUAL SERIAL STDEV <amp>``, whose key
-  `lsst.ts.calibscripts.cp.overscan.overscan_residual_key` gives...);
+  `lsst.ts.calibscripts.cp.algorithms.overscan.overscan_residual_key` gives...);
 * for combined calibrations, their inputs and statistics
   (``LSST CALIB INPUT <i> EXPID``, ``LSST CALIB PERCENTILE <p> <amp>``...).
 
@@ -50,7 +50,7 @@ from typing import Any
 from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import Box, MaskedImage, MaskPlane, MaskSchema
 
-from ..geometry import DetectorGeometry, amp_geometry_from_sections
+from ..camera.geometry import DetectorGeometry, amp_geometry_from_sections
 
 MASK_SCHEMA = MaskSchema(
     [

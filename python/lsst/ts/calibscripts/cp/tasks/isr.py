@@ -8,8 +8,8 @@ assembled, calibrated `lsst.images.MaskedImage`, in this order:
 2. subtract the serial overscan (per-row median, skipping the columns nearest
    each edge) and optionally the parallel overscan, recording the residual
    noise per amplifier as ``LSST ISR OVERSCAN RESIDUAL SERIAL STDEV <amp>``
-   (ADU), then trim and assemble (`lsst.ts.calibscripts.cp.overscan`,
-   `lsst.ts.calibscripts.cp.assembly`);
+   (ADU), then trim and assemble (`lsst.ts.calibscripts.cp.algorithms.overscan`,
+   `lsst.ts.calibscripts.cp.algorithms.assembly`);
 3. subtract the combined bias (ADU);
 4. apply the nominal gains (ADU -> electrons), if configured;
 5. subtract the combined dark (electron/s) scaled by the dark time,
@@ -57,10 +57,10 @@ from lsst.pipe.base import (
 )
 
 from .. import assembly
-from ..camera_description import DetectorDescription, get_instrument_description
-from ..dataset_types import BIAS, DARK, DEFECTS, FLAT
-from ..overscan import OverscanConfig, correct_overscan, overscan_residual_key
-from ..raw_file import RawImage
+from ..algorithms.overscan import OverscanConfig, correct_overscan, overscan_residual_key
+from ..butler.dataset_types import BIAS, DARK, DEFECTS, FLAT
+from ..butler.raw_file import RawImage
+from ..camera.description import DetectorDescription, get_instrument_description
 from .image_conventions import (
     CALIB_UNITS_KEY,
     EXPOSURE_ID_KEY,

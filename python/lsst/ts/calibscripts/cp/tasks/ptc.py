@@ -2,8 +2,8 @@
 
 `PtcExtractTask` (label ``ptcExtract``) sees every ISR-processed flat of a
 detector, pairs the flats taken consecutively with equal exposure times
-(`lsst.ts.calibscripts.cp.ptc.find_flat_pairs`), and measures each pair
-(`~lsst.ts.calibscripts.cp.ptc.measure_pair`: means, difference-image
+(`lsst.ts.calibscripts.cp.algorithms.ptc.find_flat_pairs`), and measures each pair
+(`~lsst.ts.calibscripts.cp.algorithms.ptc.measure_pair`: means, difference-image
 variance, single-pair gain with the FULL read-noise correction). Each pair
 becomes one ``cpPtcExtract`` dataset keyed by the pair's *first* exposure,
 whose ``gain`` and ``noise`` are what the procedure reads::
@@ -12,8 +12,8 @@ whose ``gain`` and ``noise`` are what the procedure reads::
 
 `PtcSolveTask` (label ``ptcSolve``) merges a detector's extracts and fits the
 exponential approximation per amplifier
-(`~lsst.ts.calibscripts.cp.ptc.fit_ptc_amp`) into the ``ptc`` calibration.
-Both datasets are a `~lsst.ts.calibscripts.cp.ptc_dataset.PhotonTransferCurveDataset`.
+(`~lsst.ts.calibscripts.cp.algorithms.ptc.fit_ptc_amp`) into the ``ptc`` calibration.
+Both datasets are a `~lsst.ts.calibscripts.cp.butler.ptc_dataset.PhotonTransferCurveDataset`.
 """
 
 from __future__ import annotations
@@ -46,9 +46,13 @@ from lsst.pipe.base import (
     Struct,
 )
 
-from ..overscan import overscan_residual_key
-from ..ptc import FlatPair, PtcConfig, PtcSolution, find_flat_pairs, fit_ptc_amp, measure_pair
-from ..ptc_dataset import PTC_FIT_TYPE_EXPAPPROXIMATION, PTC_FIT_TYPE_EXTRACT, PhotonTransferCurveDataset
+from ..algorithms.overscan import overscan_residual_key
+from ..algorithms.ptc import FlatPair, PtcConfig, PtcSolution, find_flat_pairs, fit_ptc_amp, measure_pair
+from ..butler.ptc_dataset import (
+    PTC_FIT_TYPE_EXPAPPROXIMATION,
+    PTC_FIT_TYPE_EXTRACT,
+    PhotonTransferCurveDataset,
+)
 from .image_conventions import UNITS_KEY, detector_geometry, float_metadata, read_without_variance
 
 _log = logging.getLogger(__name__)

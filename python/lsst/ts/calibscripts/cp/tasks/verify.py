@@ -6,7 +6,7 @@ bias or dark, the flattened image of a flat, in ADU). Then:
 
 * `CpVerifyStatsTask` (``verify<Type>Det``, per exposure and detector)
   measures ``MEAN``, ``NOISE`` and ``CR_NOISE`` of every amplifier and runs
-  the DMTN-101 tests (`lsst.ts.calibscripts.cp.verification`), writing
+  the DMTN-101 tests (`lsst.ts.calibscripts.cp.algorithms.verification`), writing
   ``verify<Type>DetStats``;
 * `CpVerifyExposureTask` (``verify<Type>Exp``, per exposure) merges the
   detectors into ``verify<Type>ExpStats`` ``{<detector name>: {SUCCESS,
@@ -54,10 +54,15 @@ from lsst.pipe.base import (
     Struct,
 )
 
-from ..camera_description import get_instrument_description
-from ..cosmic_rays import CosmicRayConfig
-from ..overscan import overscan_residual_key
-from ..verification import VerifyConfig, merge_detector_stats, merge_exposure_stats, verify_detector
+from ..algorithms.cosmic_rays import CosmicRayConfig
+from ..algorithms.overscan import overscan_residual_key
+from ..algorithms.verification import (
+    VerifyConfig,
+    merge_detector_stats,
+    merge_exposure_stats,
+    verify_detector,
+)
+from ..camera.description import get_instrument_description
 from .image_conventions import (
     EXPOSURE_ID_KEY,
     UNITS_KEY,

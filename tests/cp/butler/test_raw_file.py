@@ -3,10 +3,10 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-from lsst.ts.calibscripts.cp import raw_file
-from lsst.ts.calibscripts.cp.camera_description import LSST_COMCAM
-from lsst.ts.calibscripts.cp.geometry import make_itl_geometry, parse_section
-from lsst.ts.calibscripts.cp.raw_file import ObservationMetadata, read_raw, read_raw_header, write_raw
+from lsst.ts.calibscripts.cp.butler import raw_file
+from lsst.ts.calibscripts.cp.butler.raw_file import ObservationMetadata, read_raw, read_raw_header, write_raw
+from lsst.ts.calibscripts.cp.camera.description import LSST_COMCAM
+from lsst.ts.calibscripts.cp.camera.geometry import make_itl_geometry, parse_section
 
 
 def make_metadata(**kwargs):

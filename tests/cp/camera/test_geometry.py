@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.geometry import (
+from lsst.ts.calibscripts.cp.camera.geometry import (
     AMP_NAMES,
     Box,
     amp_geometry_from_sections,

@@ -18,14 +18,12 @@ __all__ = [
     "IngestResult",
     "RawIngestError",
     "day_obs_timespan",
-    "exposure_id_from_obs_id",
     "exposure_record",
     "ingest_raws",
 ]
 
 import dataclasses
 import logging
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -42,13 +40,13 @@ from lsst.daf.butler import (
 from lsst.daf.butler.registry import ConflictingDefinitionError
 from lsst.resources import ResourcePath
 
+from ...observations import exposure_id_from_obs_id
 from .instrument import get_instrument
 from .raw_file import ObservationMetadata, read_raw_header
 from .repository import RAW_DATASET_TYPE_NAME, raw_collection
 
 _log = logging.getLogger(__name__)
 
-_OBS_ID_RE = re.compile(r"^[A-Z]{2}_[A-Z]_(\d{8})_(\d{6})$")
 
 # Rubin's observing day rolls over at noon: day_obs D runs from D 12:00 to
 # D+1 12:00 (UTC-12 h), so a night never straddles two day_obs values.
@@ -81,35 +79,6 @@ class IngestResult:
     def exposures(self) -> list[int]:
         """Sorted exposure ids of all ingested and skipped raws."""
         return sorted({int(ref.dataId["exposure"]) for ref in self.ingested + self.skipped})
-
-
-def exposure_id_from_obs_id(obs_id: str) -> int:
-    """Return the Rubin exposure id of an observation id.
-
-    Parameters
-    ----------
-    obs_id
-        Observation id as the camera writes it, ``<2 letters>_<controller>_
-        <YYYYMMDD>_<NNNNNN>``, e.g. ``AT_O_20220929_000001``.
-
-    Returns
-    -------
-    exposure_id
-        ``int(YYYYMMDD + NNNNNN[1:])``, e.g. ``2022092900001``.
-
-    Raises
-    ------
-    ValueError
-        If ``obs_id`` does not have that form or the sequence number does
-        not fit in five digits.
-    """
-    match = _OBS_ID_RE.match(obs_id)
-    if match is None:
-        raise ValueError(f"Observation id {obs_id!r} is not of the form AT_O_YYYYMMDD_NNNNNN.")
-    day_obs, seq_num = match.groups()
-    if seq_num[0] != "0":
-        raise ValueError(f"Sequence number of {obs_id!r} does not fit in an exposure id (max 99999).")
-    return int(day_obs + seq_num[1:])
 
 
 def day_obs_timespan(day_obs: int) -> Timespan:
@@ -212,9 +181,9 @@ def ingest_raws(
     ----------
     butler
         Writeable Butler of a repository made by
-        `~lsst.ts.calibscripts.cp.repository.create_repository` (or with the
+        `~lsst.ts.calibscripts.cp.butler.repository.create_repository` (or with the
         instrument registered by
-        `~lsst.ts.calibscripts.cp.repository.register_instruments`).
+        `~lsst.ts.calibscripts.cp.butler.repository.register_instruments`).
     files
         Raw files, one image of one detector each.
     transfer

@@ -34,7 +34,7 @@ CP_PIPE_DIR_VARIABLE = "CP_PIPE_DIR"
 CP_VERIFY_DIR_VARIABLE = "CP_VERIFY_DIR"
 """Name of the environment variable that points at `cp_verify_dir`."""
 
-_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 def cp_pipe_dir() -> Path:

@@ -59,8 +59,8 @@ from typing import Any
 
 import numpy as np
 
+from ..camera.geometry import DetectorGeometry
 from .cosmic_rays import CosmicRayConfig, find_cosmic_rays
-from .geometry import DetectorGeometry
 from .statistics import sigma_clipped_stats
 
 __all__ = [

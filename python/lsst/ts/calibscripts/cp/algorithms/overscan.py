@@ -1,7 +1,7 @@
 """Overscan correction and trimming of raw amplifier arrays.
 
 For each amplifier of a raw image (readout order, see
-`lsst.ts.calibscripts.cp.geometry`):
+`lsst.ts.calibscripts.cp.camera.geometry`):
 
 1. Serial overscan: for every raw row, the median of the serial overscan
    columns, skipping the ``edge_skip`` columns nearest each edge of the
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import AmpGeometry, DetectorGeometry
+from ..camera.geometry import AmpGeometry, DetectorGeometry
 from .statistics import sigma_clipped_stats
 
 __all__ = [
@@ -191,7 +191,7 @@ def correct_overscan(
     raw_amps : `~collections.abc.Mapping` [`str`, `numpy.ndarray`]
         Raw amplifier arrays by amp name.
     geometry : `DetectorGeometry`
-        Detector geometry (e.g. `lsst.ts.calibscripts.cp.raw_file.RawImage.geometry`).
+        Detector geometry (e.g. `lsst.ts.calibscripts.cp.butler.raw_file.RawImage.geometry`).
     config : `OverscanConfig`, optional
         Options.
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.statistics import IQR_TO_SIGMA, percentiles, sigma_clipped_stats
+from lsst.ts.calibscripts.cp.algorithms.statistics import IQR_TO_SIGMA, percentiles, sigma_clipped_stats
 
 
 def test_clipped_stats_ignore_outliers():

@@ -215,7 +215,9 @@ def register_instruments(repo: str | Path | Butler, instruments: Iterable[str]) 
         register_calibration_dataset_types(butler)
         for name in instruments:
             instrument = get_instrument(name)
-            instrument.register(butler.registry)
+            # update=True: a registry written before the instrument classes moved
+            # to cp.butler names their old path; it is brought up to date.
+            instrument.register(butler.registry, update=True)
             butler.collections.register(raw_collection(name), CollectionType.RUN)
     finally:
         if not isinstance(repo, Butler):

@@ -135,7 +135,7 @@ def config_file_directories() -> tuple[Path, ...]:
     """Return the directories ``-C`` files may come from.
 
     ``$CP_PIPE_DIR/config`` and ``$CP_VERIFY_DIR/config`` of this package
-    (see `~lsst.ts.calibscripts.cp.pipeline_locations`), resolved.
+    (see `~lsst.ts.calibscripts.cp.butler.pipeline_locations`), resolved.
     """
     return (cp_pipe_dir().resolve() / "config", cp_verify_dir().resolve() / "config")
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.assembly import amp_views, apply_gains, assemble, disassemble
-from lsst.ts.calibscripts.cp.geometry import itl_geometry
+from lsst.ts.calibscripts.cp.algorithms.assembly import amp_views, apply_gains, assemble, disassemble
+from lsst.ts.calibscripts.cp.camera.geometry import itl_geometry
 
 
 def test_assembly_honours_detsec_and_flips(geometry):

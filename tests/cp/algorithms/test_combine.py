@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.combine import (
+from lsst.ts.calibscripts.cp.algorithms.combine import (
     ArraySource,
     CombineConfig,
     RowLoaderSource,
@@ -11,10 +11,10 @@ from lsst.ts.calibscripts.cp.combine import (
     combine,
     combine_block,
 )
-from lsst.ts.calibscripts.cp.cosmic_rays import CosmicRayConfig, find_cosmic_rays
-from lsst.ts.calibscripts.cp.statistics import sigma_clipped_stats
+from lsst.ts.calibscripts.cp.algorithms.cosmic_rays import CosmicRayConfig, find_cosmic_rays
+from lsst.ts.calibscripts.cp.algorithms.statistics import sigma_clipped_stats
 
-from .conftest import amp_means, combined_bias, isr, make_model
+from ..conftest import amp_means, combined_bias, isr, make_model
 
 
 def reference_combine(stack, masks, sigma, iterations, first_centre):

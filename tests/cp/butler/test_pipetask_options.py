@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lsst.ts.calibscripts.cp.pipeline_locations import cp_pipe_dir, generation_pipeline
-from lsst.ts.calibscripts.cp.pipetask_options import (
+from lsst.ts.calibscripts.cp.butler.pipeline_locations import cp_pipe_dir, generation_pipeline
+from lsst.ts.calibscripts.cp.butler.pipetask_options import (
     MAX_OPTIONS_LENGTH,
     PipetaskOptionError,
     check_collection_name,

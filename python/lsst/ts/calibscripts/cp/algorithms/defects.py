@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
-from .geometry import Box, DetectorGeometry
+from ..camera.geometry import Box, DetectorGeometry
 from .statistics import sigma_clipped_stats
 
 __all__ = [

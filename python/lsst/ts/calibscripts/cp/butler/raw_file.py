@@ -12,7 +12,7 @@ Layout
 * Extensions are tile-compressed with RICE, which is lossless for integers.
 
 `read_raw` rebuilds the geometry from each extension's own keywords, never
-from `lsst.ts.calibscripts.cp.geometry`'s constructors, so it reads full-size
+from `lsst.ts.calibscripts.cp.camera.geometry`'s constructors, so it reads full-size
 and reduced files (or any other ITL-like layout) alike.
 
 Astropy decompresses a tile-compressed HDU one tile at a time through
@@ -38,8 +38,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.time import Time
 
-from .camera_description import DetectorDescription
-from .geometry import AmpGeometry, DetectorGeometry, amp_geometry_from_sections
+from ..camera.description import DetectorDescription
+from ..camera.geometry import AmpGeometry, DetectorGeometry, amp_geometry_from_sections
 
 __all__ = [
     "ObservationMetadata",

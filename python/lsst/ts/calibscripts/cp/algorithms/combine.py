@@ -2,7 +2,7 @@
 
 This is the hot loop of calibration construction (cpBias, cpDark, cpFlat).
 For every pixel, the values of the N inputs are combined with the clipped
-mean of `lsst.ts.calibscripts.cp.statistics` (afw ``MEANCLIP``, default
+mean of `lsst.ts.calibscripts.cp.algorithms.statistics` (afw ``MEANCLIP``, default
 3 sigma, 3 iterations):
 
 * iteration 1 keeps the values within ``sigma`` standard deviations of the
@@ -69,7 +69,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from .geometry import DetectorGeometry
+from ..camera.geometry import DetectorGeometry
 from .statistics import DEFAULT_PERCENTILES, IQR_TO_SIGMA, percentiles, sigma_clipped_stats
 
 __all__ = [

@@ -1,9 +1,13 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.cosmic_rays import CosmicRayConfig, find_cosmic_rays, smooth_background
+from lsst.ts.calibscripts.cp.algorithms.cosmic_rays import (
+    CosmicRayConfig,
+    find_cosmic_rays,
+    smooth_background,
+)
 
-from .conftest import combined_bias, isr, make_model
+from ..conftest import combined_bias, isr, make_model
 
 
 def test_finds_the_models_cosmic_rays(detector, geometry):

@@ -1,7 +1,7 @@
 import pytest
 
-from lsst.ts.calibscripts.cp.camera_description import LATISS, LSST_COMCAM, get_instrument_description
-from lsst.ts.calibscripts.cp.geometry import AMP_NAMES
+from lsst.ts.calibscripts.cp.camera.description import LATISS, LSST_COMCAM, get_instrument_description
+from lsst.ts.calibscripts.cp.camera.geometry import AMP_NAMES
 
 
 def test_latiss_detector():

@@ -2,7 +2,7 @@
 
 Trimmed amplifier arrays are in readout order (as `overscan.correct_amp`
 returns them); each is flipped according to its ``DETSEC`` and placed in the
-assembled image (see `lsst.ts.calibscripts.cp.geometry` for conventions).
+assembled image (see `lsst.ts.calibscripts.cp.camera.geometry` for conventions).
 The inverse, `amp_views`, gives each amp's region of an assembled image as a
 view, which is how per-amp statistics and per-amp gains are applied.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from .geometry import AmpGeometry, DetectorGeometry
+from ..camera.geometry import AmpGeometry, DetectorGeometry
 
 __all__ = [
     "amp_view",

@@ -16,39 +16,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from ...observations import exposure_id, obs_id
 from .geometry import AMP_NAMES
 
 __all__ = [
-    "IMAGE_TYPES",
     "LATISS",
     "LSST_COMCAM",
-    "SHUTTER_CLOSED_IMAGE_TYPES",
     "DetectorDescription",
     "FilterDescription",
     "InstrumentDescription",
     "get_instrument_description",
 ]
-
-
-#: Image types a Rubin camera takes (the ``imageType`` of ``takeImages``).
-IMAGE_TYPES: tuple[str, ...] = (
-    "BIAS",
-    "DARK",
-    "FLAT",
-    "OBJECT",
-    "ENGTEST",
-    "ACQ",
-    "CWFS",
-    "FOCUS",
-    "STUTTERED",
-    "INDOME",
-    "CBP",
-    "SFLAT",
-    "DFLAT",
-)
-
-#: Image types taken with the shutter closed.
-SHUTTER_CLOSED_IMAGE_TYPES: frozenset[str] = frozenset({"BIAS", "DARK"})
 
 
 @dataclass(frozen=True)
@@ -217,17 +195,12 @@ class InstrumentDescription:
 
     @staticmethod
     def exposure_id(day_obs: int, seq_num: int) -> int:
-        """Rubin exposure id: ``day_obs * 100000 + seq_num``.
-
-        E.g. day_obs 20220929, seq_num 1 -> 2022092900001.
-        """
-        if not 0 < seq_num < 100_000:
-            raise ValueError(f"seq_num must be in 1..99999, got {seq_num}")
-        return day_obs * 100_000 + seq_num
+        """Rubin exposure id: ``day_obs * 100000 + seq_num`` (see `lsst.ts.calibscripts.observations`)."""
+        return exposure_id(day_obs, seq_num)
 
     def obs_id(self, day_obs: int, seq_num: int, controller: str = "O") -> str:
         """Observation id as the camera writes it, e.g. ``AT_O_20220929_000001``."""
-        return f"{self.obs_id_prefix}_{controller}_{day_obs:08d}_{seq_num:06d}"
+        return obs_id(self.obs_id_prefix, day_obs, seq_num, controller)
 
 
 def _amp_values(values: tuple[float, ...]) -> dict[str, float]:

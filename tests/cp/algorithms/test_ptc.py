@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.ptc import (
+from lsst.ts.calibscripts.cp.algorithms.ptc import (
     FlatPair,
     PtcConfig,
     find_flat_pairs,
@@ -14,7 +14,7 @@ from lsst.ts.calibscripts.cp.ptc import (
     solve_ptc,
 )
 
-from .conftest import combined_bias, isr, make_model, medium_geometry
+from ..conftest import combined_bias, isr, make_model, medium_geometry
 
 GEOMETRY = medium_geometry()
 

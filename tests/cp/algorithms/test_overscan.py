@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.overscan import (
+from lsst.ts.calibscripts.cp.algorithms.overscan import (
     OverscanConfig,
     correct_amp,
     correct_overscan,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import yaml
 
-from lsst.ts.calibscripts.cp.combine import clipped_mean_scale, combine
-from lsst.ts.calibscripts.cp.verification import (
+from lsst.ts.calibscripts.cp.algorithms.combine import clipped_mean_scale, combine
+from lsst.ts.calibscripts.cp.algorithms.verification import (
     AmpMeasurement,
     make_det_stats,
     measure_amp,
@@ -16,7 +16,7 @@ from lsst.ts.calibscripts.cp.verification import (
     verify_flat_amp,
 )
 
-from .conftest import combined_bias, isr, make_model
+from ..conftest import combined_bias, isr, make_model
 
 
 def internal_bias_verification(detector, geometry, n, seed):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.combine import clipped_mean_scale, combine
-from lsst.ts.calibscripts.cp.defects import (
+from lsst.ts.calibscripts.cp.algorithms.combine import clipped_mean_scale, combine
+from lsst.ts.calibscripts.cp.algorithms.defects import (
     DefectConfig,
     boxes_to_mask,
     boxes_to_table,
@@ -11,9 +11,9 @@ from lsst.ts.calibscripts.cp.defects import (
     mask_to_boxes,
     table_to_boxes,
 )
-from lsst.ts.calibscripts.cp.geometry import Box
+from lsst.ts.calibscripts.cp.camera.geometry import Box
 
-from .conftest import combined_bias, isr, make_model
+from ..conftest import combined_bias, isr, make_model
 
 
 @pytest.fixture(scope="module")
