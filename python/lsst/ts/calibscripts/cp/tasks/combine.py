@@ -56,7 +56,7 @@ from lsst.pipe.base import (
     Struct,
 )
 
-from .. import combine as combine_algorithms
+from ..algorithms import combine as combine_algorithms
 from ..algorithms.cosmic_rays import CosmicRayConfig
 from ..algorithms.statistics import DEFAULT_PERCENTILES, percentiles
 from ..butler.dataset_types import BIAS, FLAT

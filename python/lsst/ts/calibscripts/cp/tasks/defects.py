@@ -47,7 +47,7 @@ from lsst.pipe.base import (
     Struct,
 )
 
-from .. import combine as combine_algorithms
+from ..algorithms import combine as combine_algorithms
 from ..algorithms.cosmic_rays import CosmicRayConfig
 from ..algorithms.defects import DefectConfig, find_defects
 from ..algorithms.statistics import sigma_clipped_stats

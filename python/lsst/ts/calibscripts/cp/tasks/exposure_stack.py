@@ -22,7 +22,7 @@ import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import Box, MaskSchema
 
-from .. import combine as combine_algorithms
+from ..algorithms import combine as combine_algorithms
 from ..algorithms.cosmic_rays import CosmicRayConfig, find_cosmic_rays
 from .image_conventions import EXPOSURE_ID_KEY
 

@@ -56,7 +56,7 @@ from lsst.pipe.base import (
     Struct,
 )
 
-from .. import assembly
+from ..algorithms import assembly
 from ..algorithms.overscan import OverscanConfig, correct_overscan, overscan_residual_key
 from ..butler.dataset_types import BIAS, DARK, DEFECTS, FLAT
 from ..butler.raw_file import RawImage
