@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from lsst.ts.calibscripts import sal
 from lsst.ts.calibscripts.queue.cli import add_queue_command, main
+from lsst.ts.calibscripts.queue.service_cli import ServiceCommand, stop_signals
 from lsst.ts.calibscripts.sal import ScriptProcessState, ScriptState
 from lsst.ts.calibscripts.sal.redis_server import RedisServer
 from lsst.ts.calibscripts.sal.redis_transport import REDIS_URL_ENV_VAR
@@ -69,3 +71,41 @@ def test_add_queue_command_wires_a_handler() -> None:
     add_queue_command(parser.add_subparsers(dest="group"))
     args = parser.parse_args(["queue", "MTQueue", "--state", "disabled"])
     assert (args.name, args.state, callable(args.handler)) == ("MTQueue", "disabled", True)
+
+
+def _service(run_error: BaseException | None) -> ServiceCommand:
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("code", type=int)
+
+    async def run(args: argparse.Namespace) -> int:
+        if run_error is not None:
+            raise run_error
+        return int(args.code)
+
+    return ServiceCommand(
+        name="demo",
+        module="demo",
+        help="help",
+        description="description",
+        summary="summary",
+        add_arguments=add_arguments,
+        run=run,
+    )
+
+
+def test_a_service_command_runs_or_says_what_went_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _service(None).main(["3", "--log-level", "INFO"]) == 3
+    assert _service(ValueError("no such thing")).main(["0"]) == 1
+    assert capsys.readouterr().err == "calibscripts demo: error: no such thing\n"
+    # Ctrl-C before the service handles signals: the shell's code, no traceback.
+    assert _service(KeyboardInterrupt()).main(["0"]) == 130
+    with pytest.raises(RuntimeError):  # not an error the user can fix: a traceback
+        _service(RuntimeError("bug")).main(["0"])
+
+
+async def test_stop_signals_call_stop_while_in_the_block() -> None:
+    stopped = asyncio.Event()
+    with stop_signals(stopped.set):
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(stopped.wait(), TIMEOUT)
+    assert not asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)  # none left behind

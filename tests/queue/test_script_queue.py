@@ -171,11 +171,8 @@ async def test_requeue(client: QueueClient, queue: ScriptQueue, transport_name: 
     assert client.scripts[copy].scriptState == ScriptState.STOPPED
     assert client.scripts[copy].path == client.scripts[original].path
     copied, source = queue.model.get_script_info(copy), queue.model.get_script_info(original)
-    assert (copied.config, copied.descr, copied.stop_checkpoint) == (
-        source.config,
-        source.descr,
-        "second",
-    )
+    assert copied.request == source.request
+    assert (copied.request.descr, copied.request.stop_checkpoint) == ("original", "second")
     await client.command("showScript", scriptSalIndex=original)
     with pytest.raises(sal.AckError, match="No script with SAL index 200099"):
         await client.command("requeue", scriptSalIndex=200099, location=Location.LAST)

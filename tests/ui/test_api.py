@@ -9,7 +9,7 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from lsst.ts.calibscripts import sal
-from lsst.ts.calibscripts.queue import ScriptQueue
+from lsst.ts.calibscripts.queue import ScriptQueue, ScriptRequest
 from lsst.ts.calibscripts.script.sleep_script import SleepScript
 from lsst.ts.calibscripts.ui.queue_bridge import QueueBridge
 from lsst.ts.calibscripts.ui.server import make_app
@@ -221,7 +221,7 @@ async def test_a_late_page_gets_everything_in_its_snapshot(page: PageClient) -> 
 async def test_a_bridge_started_later_asks_for_earlier_scripts(queue: ScriptQueue) -> None:
     async with sal.Domain() as domain:
         async with QueueBridge(domain, 2) as first:
-            index = await first.add(is_standard=True, path="examples/sleep.py", config=QUICK)
+            index = await first.add(ScriptRequest(is_standard=True, path="examples/sleep.py", config=QUICK))
             subscription = first.subscribe()
             while (view := first.script_view(index)) is None or view.processState.name != "DONE":
                 assert await subscription.get() is not None

@@ -13,8 +13,11 @@ Usage::
 
 Adding a group (``sim``, ``queue``, ``ui``...): write a function
 ``_add_<group>_commands(subparsers)`` that adds one parser whose
-sub-commands set ``handler`` (a callable taking the parsed namespace and
-returning an exit code), and list it in `_COMMAND_GROUPS`. Import heavy
+sub-commands are added with `~lsst.ts.calibscripts.queue.service_cli.add_command`
+(which sets ``handler``: a callable taking the parsed namespace and
+returning an exit code), and list it in `_COMMAND_GROUPS`. A command that
+runs a service until stopped is a
+`~lsst.ts.calibscripts.queue.service_cli.ServiceCommand`. Import heavy
 modules inside the handlers, so that ``calibscripts --help`` stays fast.
 
 Errors the user can fix (bad arguments, existing repository, conflicting
@@ -27,10 +30,11 @@ from __future__ import annotations
 __all__ = ["main"]
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from .queue.service_cli import add_command, add_log_level_argument, configure_logging
 
 _USER_ERRORS: tuple[type[BaseException], ...] = (KeyError, ValueError, FileNotFoundError, RuntimeError)
 
@@ -39,8 +43,10 @@ def _add_repo_commands(subparsers: Any) -> None:
     repo = subparsers.add_parser("repo", help="Create and fill a Butler repository.")
     commands = repo.add_subparsers(dest="repo_command", metavar="COMMAND", required=True)
 
-    create = commands.add_parser(
+    create = add_command(
+        commands,
         "create",
+        _repo_create,
         help="Create a repository and register instruments.",
         description="Create a Butler repository with this package's storage classes and formatters, "
         "register the instruments and prepare <instrument>/raw/all for ingest.",
@@ -64,10 +70,11 @@ def _add_repo_commands(subparsers: Any) -> None:
         action="store_true",
         help="If a repository already exists at PATH, only register the instruments.",
     )
-    create.set_defaults(handler=_repo_create)
 
-    ingest = commands.add_parser(
+    ingest = add_command(
+        commands,
         "ingest",
+        _repo_ingest,
         help="Ingest raw files into <instrument>/raw/all.",
         description="Ingest raw files, defining exposures from their headers. Files already ingested "
         "are skipped.",
@@ -79,10 +86,11 @@ def _add_repo_commands(subparsers: Any) -> None:
         default="direct",
         help="direct (default: leave files in place, record absolute paths), copy, move, link, symlink.",
     )
-    ingest.set_defaults(handler=_repo_ingest)
 
-    certify = commands.add_parser(
+    certify = add_command(
+        commands,
         "certify",
+        _repo_certify,
         help="Certify calibrations into a CALIBRATION collection.",
         description="Certify every dataset of TYPE found in INPUT_COLLECTION (all children of a "
         "chained collection) into CALIB_COLLECTION for [begin, end).",
@@ -93,7 +101,6 @@ def _add_repo_commands(subparsers: Any) -> None:
     certify.add_argument("dataset_type", help="bias, dark, flat, defects or ptc.")
     certify.add_argument("--begin-date", required=True, help="Start of validity, e.g. 2022-09-29 (TAI).")
     certify.add_argument("--end-date", required=True, help="End of validity (exclusive), e.g. 2022-09-30.")
-    certify.set_defaults(handler=_repo_certify)
 
 
 def _repo_create(args: argparse.Namespace) -> int:
@@ -143,17 +150,17 @@ def _repo_certify(args: argparse.Namespace) -> int:
 def _add_pipelines_commands(subparsers: Any) -> None:
     pipelines = subparsers.add_parser("pipelines", help="Locate the calibration pipelines.")
     commands = pipelines.add_subparsers(dest="pipelines_command", metavar="COMMAND", required=True)
-    env = commands.add_parser(
+    add_command(
+        commands,
         "env",
+        _pipelines_env,
         help="Print shell exports of CP_PIPE_DIR and CP_VERIFY_DIR.",
         description="Print 'export' lines for CP_PIPE_DIR and CP_VERIFY_DIR; use as "
         'eval "$(calibscripts pipelines env)" before running pipetask by hand.',
     )
-    env.set_defaults(handler=_pipelines_env)
-    path = commands.add_parser("path", help="Print the path of a pipeline file.")
+    path = add_command(commands, "path", _pipelines_path, help="Print the path of a pipeline file.")
     path.add_argument("instrument", help="LATISS or LSSTComCam.")
     path.add_argument("name", help="cpBias, cpDark, cpFlat, cpDefects, cpPtc, verifyBias, verifyDark, ...")
-    path.set_defaults(handler=_pipelines_path)
 
 
 def _pipelines_env(args: argparse.Namespace) -> int:
@@ -180,8 +187,10 @@ def _pipelines_path(args: argparse.Namespace) -> int:
 
 
 def _add_sim_commands(subparsers: Any) -> None:
-    sim = subparsers.add_parser(
+    sim = add_command(
+        subparsers,
         "sim",
+        _sim,
         help="Run the simulated observatory of one instrument.",
         description="Start the simulated camera, OODS, header service (and spectrograph) and OCPS, "
         "ENABLED, with an embedded Butler repository created on first use.",
@@ -199,7 +208,6 @@ def _add_sim_commands(subparsers: Any) -> None:
         default="full",
         help="detector geometry: full (default), reduced (fast), or NXxNY data pixels per amp",
     )
-    sim.set_defaults(handler=_sim)
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -247,12 +255,7 @@ def make_parser() -> argparse.ArgumentParser:
         prog="calibscripts",
         description="Calibration scripts for LATISS and LSSTComCam on a real Butler.",
     )
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="Logging level (default: WARNING).",
-    )
+    add_log_level_argument(parser, help="Logging level (default: WARNING).")
     subparsers = parser.add_subparsers(dest="group", metavar="GROUP", required=True)
     for add_group in _COMMAND_GROUPS:
         add_group(subparsers)
@@ -275,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = make_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     try:
         return int(args.handler(args))
     except _USER_ERRORS as err:

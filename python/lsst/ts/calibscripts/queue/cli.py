@@ -7,22 +7,19 @@ transport comes from the environment (``CALIBSCRIPTS_TRANSPORT=redis`` and
 
 from __future__ import annotations
 
-__all__ = ["QUEUE_NAMES", "add_queue_arguments", "add_queue_command", "main", "run_queue"]
+__all__ = ["QUEUE_COMMAND", "QUEUE_NAMES", "add_queue_arguments", "add_queue_command", "main", "run_queue"]
 
 import argparse
 import asyncio
-import contextlib
-import logging
 import shlex
-import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from ..sal import State
 from .queue_model import find_scripts
 from .script_queue import SalIndex, ScriptQueue
+from .service_cli import ServiceCommand, stop_signals
 
 #: Queue names operators use, and their SAL indices.
 QUEUE_NAMES: dict[str, SalIndex] = {"MTQueue": SalIndex.MAIN_TEL, "ATQueue": SalIndex.AUX_TEL}
@@ -45,45 +42,13 @@ def add_queue_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_queue_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``queue`` command to the ``calibscripts`` sub-command parsers.
-
-    Parameters
-    ----------
-    subparsers
-        The object `argparse.ArgumentParser.add_subparsers` returned.
-
-    Returns
-    -------
-    parser : `argparse.ArgumentParser`
-        The command's parser; its ``handler`` default runs the queue and
-        returns the exit code.
-    """
-    parser = subparsers.add_parser(
-        "queue",
-        help="Run a ScriptQueue (ATQueue or MTQueue).",
-        description="Run the ScriptQueue CSC until exitControl or Ctrl-C (which terminates its "
-        "scripts). Set CALIBSCRIPTS_TRANSPORT=redis (and CALIBSCRIPTS_REDIS_URL) so that other "
-        "processes can reach it.",
+async def _run(args: argparse.Namespace) -> int:
+    return await run_queue(
+        QUEUE_NAMES[args.name],
+        standard_dir=args.standard,
+        external_dir=args.external,
+        initial_state=_STATES[args.state],
     )
-    add_queue_arguments(parser)
-    parser.set_defaults(handler=_handle)
-    return parser
-
-
-def _handle(args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(
-            run_queue(
-                QUEUE_NAMES[args.name],
-                standard_dir=args.standard,
-                external_dir=args.external,
-                initial_state=_STATES[args.state],
-            )
-        )
-    except (ConnectionError, ValueError) as e:
-        print(f"calibscripts queue: error: {e}", file=sys.stderr)
-        return 1
 
 
 async def run_queue(
@@ -110,7 +75,7 @@ async def run_queue(
     Returns
     -------
     exit_code : `int`
-        0.
+        0, once the queue has closed (its scripts terminated).
 
     Raises
     ------
@@ -129,16 +94,11 @@ async def run_queue(
         await queue.close()
         raise
     print(_describe(queue), file=stream, flush=True)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(queue.close()))
     try:
-        await queue.done_task
+        # Closing terminates the scripts; the queue is done once closed.
+        with stop_signals(lambda: asyncio.ensure_future(queue.close())):
+            await queue.done_task
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
         await queue.close()
     return 0
 
@@ -164,18 +124,20 @@ def _describe(queue: ScriptQueue) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a ScriptQueue from the command line; return the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lsst.ts.calibscripts.queue", description="Run a ScriptQueue (ATQueue or MTQueue)."
-    )
-    add_queue_arguments(parser)
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="default WARNING",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    return _handle(args)
+#: ``calibscripts queue`` and ``python -m lsst.ts.calibscripts.queue``.
+QUEUE_COMMAND = ServiceCommand(
+    name="queue",
+    module="lsst.ts.calibscripts.queue",
+    help="Run a ScriptQueue (ATQueue or MTQueue).",
+    description="Run the ScriptQueue CSC until exitControl or Ctrl-C (which terminates its scripts). Set "
+    "CALIBSCRIPTS_TRANSPORT=redis (and CALIBSCRIPTS_REDIS_URL) so that other processes can reach it.",
+    summary="Run a ScriptQueue (ATQueue or MTQueue).",
+    add_arguments=add_queue_arguments,
+    run=_run,
+)
+#: Add the ``queue`` command to the ``calibscripts`` sub-command parsers
+#: (`ServiceCommand.add_to`).
+add_queue_command = QUEUE_COMMAND.add_to
+#: Run a ScriptQueue from the command line; return the exit code
+#: (`ServiceCommand.main`).
+main = QUEUE_COMMAND.main

@@ -1,17 +1,28 @@
-"""QueueModel: the ordered queue of scripts, and the policy that runs them."""
+"""QueueModel: the ordered queue of scripts, and the policy that runs them.
+
+Also what every follower of a queue reads the same way: `QueueState` (the
+``queue`` event: waiting, current and finished scripts) and
+`script_indices` (which SAL indices are a queue's scripts). The model writes
+them; the queue page's bridge reads them back from the events.
+"""
 
 from __future__ import annotations
 
 __all__ = [
     "MAX_HISTORY",
+    "MAX_QUEUE_INDEX",
     "MAX_QUEUE_LENGTH",
+    "SCRIPT_INDEX_MULT",
     "QueueModel",
+    "QueueState",
     "find_scripts",
     "resolve_script",
+    "script_indices",
 ]
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import logging
 import os
@@ -22,14 +33,96 @@ from typing import Any
 from ..sal import AckError, BaseMessage, Domain, ExpectedError, Location, Remote
 from ..sal.timestamps import TAI_MINUS_UTC
 from .launcher import ScriptLauncher
-from .script_info import ScriptInfo
+from .script_info import ScriptInfo, ScriptRequest
 
+#: Scripts launched by queue N get SAL indices N * SCRIPT_INDEX_MULT + k.
+SCRIPT_INDEX_MULT = 100_000
+#: Largest queue SAL index: its largest script index must fit a SAL ``int``
+#: (32 bits).
+MAX_QUEUE_INDEX = (2**31 - 1) // SCRIPT_INDEX_MULT - 1
 #: Most scripts waiting in the queue: the size of the ``queue`` event's
 #: ``salIndices`` array.
 MAX_QUEUE_LENGTH = 400
 #: Finished scripts remembered (for ``showScript``, ``requeue`` and the
 #: ``queue`` event's ``pastSalIndices``), newest first.
 MAX_HISTORY = 400
+
+
+def script_indices(queue_index: int) -> range:
+    """Return the SAL indices of the scripts of a queue, in the order given.
+
+    Parameters
+    ----------
+    queue_index : `int`
+        SAL index of the queue (1 MTQueue, 2 ATQueue).
+
+    Returns
+    -------
+    indices : `range`
+        ``queue_index * 100000 + 1`` ... ``queue_index * 100000 + 99999``.
+    """
+    first = queue_index * SCRIPT_INDEX_MULT + 1
+    return range(first, first + SCRIPT_INDEX_MULT - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueState:
+    """The queue's flags and lists, as the ScriptQueue ``queue`` event carries them.
+
+    `QueueModel.state` makes it, the CSC writes it with `event_fields`, and
+    a follower in any process reads it back with `from_event`: one
+    definition of what the event means on both sides.
+
+    The defaults describe a queue nothing has been heard from: disabled,
+    paused, empty.
+
+    Attributes
+    ----------
+    enabled : `bool`
+        May scripts be started (the CSC is ENABLED)?
+    running : `bool`
+        Is the queue running (not paused)?
+    current : `int`
+        SAL index of the running script; 0 if none.
+    waiting : `tuple` [`int`, ...]
+        SAL indices of the waiting scripts, in the order they will run.
+    past : `tuple` [`int`, ...]
+        SAL indices of finished scripts, newest first.
+    """
+
+    enabled: bool = False
+    running: bool = False
+    current: int = 0
+    waiting: tuple[int, ...] = ()
+    past: tuple[int, ...] = ()
+
+    @classmethod
+    def from_event(cls, data: BaseMessage) -> QueueState:
+        """Return the state a ``queue`` event carries."""
+        return cls(
+            enabled=bool(data.enabled),
+            running=bool(data.running),
+            current=data.currentSalIndex,
+            waiting=tuple(data.salIndices[: data.length]),
+            past=tuple(data.pastSalIndices[: data.pastLength]),
+        )
+
+    def event_fields(self) -> dict[str, Any]:
+        """Return the fields of the ``queue`` event (SAL arrays padded with zeros)."""
+        return dict(
+            enabled=self.enabled,
+            running=self.running,
+            currentSalIndex=self.current,
+            length=len(self.waiting),
+            salIndices=_padded(self.waiting, MAX_QUEUE_LENGTH),
+            pastLength=len(self.past),
+            pastSalIndices=_padded(self.past, MAX_HISTORY),
+        )
+
+    @property
+    def listed(self) -> set[int]:
+        """SAL indices of every script the queue lists: waiting, current and past."""
+        return {*self.waiting, self.current, *self.past} - {0}
 
 
 def find_scripts(root: Path) -> list[str]:
@@ -94,8 +187,9 @@ class QueueModel:
         The queue's domain.
     launcher : `ScriptLauncher`
         Starts scripts.
-    min_sal_index, max_sal_index : `int`
-        SAL indices given to scripts, in increasing order, never reused.
+    sal_indices : `range`
+        SAL indices given to scripts, in order, never reused (see
+        `script_indices`).
     standard_dir : `pathlib.Path`
         Directory of standard scripts.
     external_dir : `pathlib.Path` or None
@@ -133,8 +227,7 @@ class QueueModel:
         *,
         domain: Domain,
         launcher: ScriptLauncher,
-        min_sal_index: int,
-        max_sal_index: int,
+        sal_indices: range,
         standard_dir: Path,
         external_dir: Path | None,
         log: logging.Logger,
@@ -143,8 +236,7 @@ class QueueModel:
     ) -> None:
         self.domain = domain
         self.launcher = launcher
-        self.min_sal_index = min_sal_index
-        self.max_sal_index = max_sal_index
+        self.sal_indices = sal_indices
         self.standard_dir = standard_dir
         self.external_dir = external_dir
         self.log = log
@@ -158,7 +250,7 @@ class QueueModel:
         self.load_timeout = 60.0
         self.configure_timeout = 60.0
         self.stop_timeout = 5.0
-        self._next_index = min_sal_index
+        self._next_index = sal_indices.start
         # Every script the queue knows (waiting, current, loading or in history).
         self._scripts: dict[int, ScriptInfo] = {}
         self._watch_tasks: set[asyncio.Task[None]] = set()
@@ -215,39 +307,34 @@ class QueueModel:
             raise ExpectedError(f"No script with SAL index {sal_index} {where}")
         return info
 
-    def queue_fields(self) -> dict[str, Any]:
-        """Return the fields of the ScriptQueue ``queue`` event."""
-        waiting = [info.index for info in self.queue]
-        past = [info.index for info in self.history]
-        return dict(
+    def state(self) -> QueueState:
+        """Return the queue's flags and lists now (what the ``queue`` event says)."""
+        return QueueState(
             enabled=self.enabled,
             running=self.running,
-            currentSalIndex=self.current.index if self.current is not None else 0,
-            length=len(waiting),
-            salIndices=_padded(waiting, MAX_QUEUE_LENGTH),
-            pastLength=len(past),
-            pastSalIndices=_padded(past, MAX_HISTORY),
+            current=self.current.index if self.current is not None else 0,
+            waiting=tuple(info.index for info in self.queue),
+            past=tuple(info.index for info in self.history),
         )
 
     # --- commands ------------------------------------------------------------
 
     async def add(
-        self,
-        *,
-        is_standard: bool,
-        path: str,
-        config: str,
-        descr: str = "",
-        location: int = Location.LAST,
-        location_sal_index: int = 0,
-        log_level: int = 0,
-        pause_checkpoint: str = "",
-        stop_checkpoint: str = "",
+        self, request: ScriptRequest, *, location: int = Location.LAST, location_sal_index: int = 0
     ) -> ScriptInfo:
         """Add a script, start it and configure it; return it once configured.
 
         The script enters the queue at once (so it shows while it loads)
         and runs when its turn comes.
+
+        Parameters
+        ----------
+        request : `ScriptRequest`
+            The script, its configuration and how it is run.
+        location : `int`, optional
+            Where it goes: a `Location` (LAST by default).
+        location_sal_index : `int`, optional
+            The waiting script it goes BEFORE or AFTER.
 
         Raises
         ------
@@ -256,25 +343,19 @@ class QueueModel:
             script could not be loaded or configured (it then leaves the
             queue for the history).
         """
-        full_path = self.full_path(is_standard, path)
+        full_path = self.full_path(request.is_standard, request.path)
         if len(self.queue) >= MAX_QUEUE_LENGTH:
             raise ExpectedError(f"The queue is full ({MAX_QUEUE_LENGTH} scripts waiting)")
         position = self._insert_position(location, location_sal_index)
-        if self._next_index > self.max_sal_index:
+        if self._next_index not in self.sal_indices:
             raise ExpectedError(
-                f"No SAL index left for scripts (all of {self.min_sal_index}..{self.max_sal_index} used); "
-                "restart the queue"
+                f"No SAL index left for scripts (all of {self.sal_indices.start}..{self.sal_indices[-1]} "
+                "used); restart the queue"
             )
         info = ScriptInfo(
             index=self._next_index,
-            is_standard=is_standard,
-            path=path,
+            request=request,
             full_path=full_path,
-            config=config,
-            descr=descr,
-            log_level=log_level,
-            pause_checkpoint=pause_checkpoint,
-            stop_checkpoint=stop_checkpoint,
             on_change=self.script_callback,
             log=self.log,
         )
@@ -310,17 +391,7 @@ class QueueModel:
         """
         original = self.get_script_info(sal_index)
         self.log.info("Requeueing %s", original.name)
-        return await self.add(
-            is_standard=original.is_standard,
-            path=original.path,
-            config=original.config,
-            descr=original.descr,
-            location=location,
-            location_sal_index=location_sal_index,
-            log_level=original.log_level,
-            pause_checkpoint=original.pause_checkpoint,
-            stop_checkpoint=original.stop_checkpoint,
-        )
+        return await self.add(original.request, location=location, location_sal_index=location_sal_index)
 
     async def move(self, sal_index: int, location: int, location_sal_index: int) -> None:
         """Move a waiting script.
@@ -481,6 +552,6 @@ class QueueModel:
         )
 
 
-def _padded(values: list[int], size: int) -> list[int]:
+def _padded(values: tuple[int, ...], size: int) -> list[int]:
     """Return the first ``size`` values, padded with zeros to ``size`` (a SAL array)."""
-    return (values + [0] * size)[:size]
+    return [*values, *[0] * size][:size]

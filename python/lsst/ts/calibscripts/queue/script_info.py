@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ScriptInfo", "ScriptTimestamps"]
+__all__ = ["TIMESTAMP_EVENT_FIELDS", "ScriptInfo", "ScriptRequest", "ScriptTimestamps"]
 
 import asyncio
 import dataclasses
@@ -32,6 +32,70 @@ FINAL_STATE_GRACE = 5.0
 # The run command is acknowledged only when the script ends.
 _RUN_TIMEOUT = 365 * 86400.0
 
+#: The ScriptQueue ``script`` event's timestamp fields, each with the
+#: `ScriptTimestamps` attribute it carries.
+TIMESTAMP_EVENT_FIELDS = {
+    "timestampProcessStart": "process_start",
+    "timestampConfigureStart": "configure_start",
+    "timestampConfigureEnd": "configure_end",
+    "timestampRunStart": "run_start",
+    "timestampProcessEnd": "process_end",
+}
+
+# The ScriptQueue ``add`` command's fields, each with the `ScriptRequest`
+# attribute it carries (the command's location fields aside).
+_REQUEST_COMMAND_FIELDS = {
+    "is_standard": "isStandard",
+    "path": "path",
+    "config": "config",
+    "descr": "descr",
+    "log_level": "logLevel",
+    "pause_checkpoint": "pauseCheckpoint",
+    "stop_checkpoint": "stopCheckpoint",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptRequest:
+    """A script to run, and how: what ``add`` asks for, but where it goes.
+
+    The queue keeps it with each script (``requeue`` runs it again as it
+    is); a follower that commands the queue sends it with
+    `command_fields`.
+
+    Attributes
+    ----------
+    is_standard : `bool`
+        Is the script standard (else external)?
+    path : `str`
+        Path relative to its scripts directory.
+    config : `str`
+        Configuration YAML; blank for the script's defaults.
+    descr : `str`
+        Why the script is run.
+    log_level : `int`
+        Initial log level; 0 leaves the script's default.
+    pause_checkpoint, stop_checkpoint : `str`
+        Regular expressions of checkpoints to pause or stop at.
+    """
+
+    is_standard: bool
+    path: str
+    config: str = ""
+    descr: str = ""
+    log_level: int = 0
+    pause_checkpoint: str = ""
+    stop_checkpoint: str = ""
+
+    @classmethod
+    def from_command(cls, data: BaseMessage) -> ScriptRequest:
+        """Return the request of an ``add`` command."""
+        return cls(**{attr: getattr(data, field) for attr, field in _REQUEST_COMMAND_FIELDS.items()})
+
+    def command_fields(self) -> dict[str, Any]:
+        """Return the fields of the ``add`` command that carry this request."""
+        return {field: getattr(self, attr) for attr, field in _REQUEST_COMMAND_FIELDS.items()}
+
 
 @dataclasses.dataclass
 class ScriptTimestamps:
@@ -43,11 +107,15 @@ class ScriptTimestamps:
     run_start: float = 0.0
     process_end: float = 0.0
 
+    def event_fields(self) -> dict[str, float]:
+        """Return the ``script`` event's timestamp fields (see `TIMESTAMP_EVENT_FIELDS`)."""
+        return {field: getattr(self, attr) for field, attr in TIMESTAMP_EVENT_FIELDS.items()}
+
 
 class ScriptInfo:
     """What to run, and what has become of it: one script of the queue.
 
-    Holds the ``add`` parameters, the launched script, its process state
+    Holds the ``add`` request, the launched script, its process state
     (`ScriptProcessState`, the queue's view) and script state (`ScriptState`,
     the script's own view, from its ``state`` event), and drives the script
     through its commands: `load`, `configure`, `run`, `stop`, `terminate`.
@@ -57,20 +125,10 @@ class ScriptInfo:
     ----------
     index : `int`
         SAL index of the script.
-    is_standard : `bool`
-        Is the script standard (else external)?
-    path : `str`
-        Path relative to its scripts directory, as given to ``add``.
+    request : `ScriptRequest`
+        The script and how to run it, as given to ``add``.
     full_path : `pathlib.Path`
         The executable.
-    config : `str`
-        Configuration YAML.
-    descr : `str`
-        Why the script is run.
-    log_level : `int`
-        Initial log level; 0 leaves the script's default.
-    pause_checkpoint, stop_checkpoint : `str`
-        Regular expressions of checkpoints to pause or stop at.
     on_change : callable
         ``await on_change(script_info)`` after each change.
     log : `logging.Logger`
@@ -81,26 +139,14 @@ class ScriptInfo:
         self,
         *,
         index: int,
-        is_standard: bool,
-        path: str,
+        request: ScriptRequest,
         full_path: Path,
-        config: str,
-        descr: str,
-        log_level: int,
-        pause_checkpoint: str,
-        stop_checkpoint: str,
         on_change: Callable[[ScriptInfo], Awaitable[None]],
         log: logging.Logger,
     ) -> None:
         self.index = index
-        self.is_standard = is_standard
-        self.path = path
+        self.request = request
         self.full_path = full_path
-        self.config = config
-        self.descr = descr
-        self.log_level = log_level
-        self.pause_checkpoint = pause_checkpoint
-        self.stop_checkpoint = stop_checkpoint
         self.on_change = on_change
         self.log = log
         self.process_state = ScriptProcessState.UNKNOWN
@@ -127,6 +173,11 @@ class ScriptInfo:
             f"ScriptInfo(index={self.index}, path={self.path!r}, process_state={self.process_state.name}, "
             f"script_state={self.script_state.name})"
         )
+
+    @property
+    def path(self) -> str:
+        """Path relative to its scripts directory, as given to ``add``."""
+        return self.request.path
 
     @property
     def name(self) -> str:
@@ -165,12 +216,8 @@ class ScriptInfo:
         return dict(
             scriptSalIndex=self.index,
             path=self.path,
-            isStandard=self.is_standard,
-            timestampProcessStart=self.timestamps.process_start,
-            timestampConfigureStart=self.timestamps.configure_start,
-            timestampConfigureEnd=self.timestamps.configure_end,
-            timestampRunStart=self.timestamps.run_start,
-            timestampProcessEnd=self.timestamps.process_end,
+            isStandard=self.request.is_standard,
+            **self.timestamps.event_fields(),
             processState=int(self.process_state),
             scriptState=int(self.script_state),
         )
@@ -233,10 +280,10 @@ class ScriptInfo:
         await self.on_change(self)
         command = asyncio.ensure_future(
             self._remote.cmd_configure.set_start(
-                config=self.config,
-                logLevel=self.log_level,
-                pauseCheckpoint=self.pause_checkpoint,
-                stopCheckpoint=self.stop_checkpoint,
+                config=self.request.config,
+                logLevel=self.request.log_level,
+                pauseCheckpoint=self.request.pause_checkpoint,
+                stopCheckpoint=self.request.stop_checkpoint,
                 timeout=timeout,
             )
         )

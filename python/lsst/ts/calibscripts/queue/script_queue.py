@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SCRIPT_INDEX_MULT", "SalIndex", "ScriptQueue"]
+__all__ = ["SalIndex", "ScriptQueue"]
 
 import asyncio
 import enum
@@ -12,13 +12,9 @@ from pathlib import Path
 from ..resources import scripts_dir
 from ..sal import AckCmd, BaseCsc, BaseMessage, Domain, ExpectedError, SalRetCode, State
 from .launcher import make_launcher
-from .queue_model import QueueModel
-from .script_info import ScriptInfo
+from .queue_model import MAX_QUEUE_INDEX, QueueModel, script_indices
+from .script_info import ScriptInfo, ScriptRequest
 
-#: Scripts launched by queue N get SAL indices N * SCRIPT_INDEX_MULT + k.
-SCRIPT_INDEX_MULT = 100_000
-# The largest script index must fit a SAL ``int`` (32 bits).
-_MAX_QUEUE_INDEX = (2**31 - 1) // SCRIPT_INDEX_MULT - 1
 #: Time ``showSchema`` gives ``script 0 --schema`` (s).
 SCHEMA_TIMEOUT = 60.0
 
@@ -76,8 +72,8 @@ class ScriptQueue(BaseCsc):
         domain: Domain | None = None,
         initial_state: State = State.STANDBY,
     ) -> None:
-        if not 1 <= index <= _MAX_QUEUE_INDEX:
-            raise ValueError(f"ScriptQueue index {index} is out of range 1..{_MAX_QUEUE_INDEX}")
+        if not 1 <= index <= MAX_QUEUE_INDEX:
+            raise ValueError(f"ScriptQueue index {index} is out of range 1..{MAX_QUEUE_INDEX}")
         standard = Path(standard_dir) if standard_dir is not None else scripts_dir()
         external = Path(external_dir) if external_dir is not None else None
         for kind, directory in (("standard", standard), ("external", external)):
@@ -86,12 +82,10 @@ class ScriptQueue(BaseCsc):
         self.standard_dir = standard.resolve()
         self.external_dir = external.resolve() if external is not None else None
         super().__init__("ScriptQueue", index, initial_state=initial_state, domain=domain)
-        min_sal_index = index * SCRIPT_INDEX_MULT + 1
         self.model = QueueModel(
             domain=self.domain,
             launcher=make_launcher(self.domain),
-            min_sal_index=min_sal_index,
-            max_sal_index=index * SCRIPT_INDEX_MULT + SCRIPT_INDEX_MULT - 1,
+            sal_indices=script_indices(index),
             standard_dir=self.standard_dir,
             external_dir=self.external_dir,
             log=self.log,
@@ -126,7 +120,7 @@ class ScriptQueue(BaseCsc):
     # --- events ----------------------------------------------------------
 
     async def _put_queue(self, force: bool = False) -> None:
-        await self.evt_queue.set_write(force_output=force, **self.model.queue_fields())
+        await self.evt_queue.set_write(force_output=force, **self.model.state().event_fields())
 
     async def _put_script(self, info: ScriptInfo) -> None:
         await self.evt_script.set_write(force_output=True, **info.event_fields())
@@ -197,15 +191,7 @@ class ScriptQueue(BaseCsc):
             data, timeout=self.model.load_timeout + self.model.configure_timeout, result="Loading"
         )
         info = await self.model.add(
-            is_standard=data.isStandard,
-            path=data.path,
-            config=data.config,
-            descr=data.descr,
-            location=data.location,
-            location_sal_index=data.locationSalIndex,
-            log_level=data.logLevel,
-            pause_checkpoint=data.pauseCheckpoint,
-            stop_checkpoint=data.stopCheckpoint,
+            ScriptRequest.from_command(data), location=data.location, location_sal_index=data.locationSalIndex
         )
         return self.cmd_add.make_ackcmd(data, SalRetCode.CMD_COMPLETE, result=str(info.index))
 

@@ -4,30 +4,32 @@ Also runnable as ``python -m lsst.ts.calibscripts.ui``. Everything runs in
 one event loop: the web server, the `QueueBridge`, and (``--with-queue``,
 ``--simulate``) the ScriptQueue CSC and the simulated observatory.
 
-The server, the queue and the observatory are imported when the command
-runs, not when its parser is built, so that ``calibscripts --help`` stays
-fast.
+The web server and the observatory are imported when the command runs,
+not when its parser is built, so that ``calibscripts --help`` stays fast.
+The start-up it shares with ``calibscripts queue`` (`ServiceCommand`) and
+the queue names come from the queue package, which that parser loads
+anyway.
 """
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_PORT", "UiOptions", "add_ui_arguments", "add_ui_command", "main", "run_ui"]
+__all__ = ["DEFAULT_PORT", "UI_COMMAND", "UiOptions", "add_ui_arguments", "add_ui_command", "main", "run_ui"]
 
 import argparse
 import asyncio
 import contextlib
 import dataclasses
 import errno
-import logging
 import os
-import signal
 import socket
 import sys
 import threading
 import webbrowser
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from ..queue.cli import QUEUE_NAMES
+from ..queue.service_cli import ServiceCommand, stop_signals
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -38,8 +40,8 @@ if TYPE_CHECKING:
 #: Port the page is served on unless ``--port`` says otherwise.
 DEFAULT_PORT = 8765
 
-# Names only (the parser's choices); their SAL indices come from the queue package.
-_QUEUES = ("ATQueue", "MTQueue")
+# The queues the page can follow: those the queue command runs.
+_QUEUES = tuple(sorted(QUEUE_NAMES))
 _INSTRUMENTS = ("LATISS", "LSSTComCam")
 
 
@@ -186,32 +188,6 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
 
 
-def add_ui_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``ui`` command to the ``calibscripts`` sub-command parsers.
-
-    Parameters
-    ----------
-    subparsers
-        The object `argparse.ArgumentParser.add_subparsers` returned.
-
-    Returns
-    -------
-    parser : `argparse.ArgumentParser`
-        The command's parser; its ``handler`` default serves the page and
-        returns the exit code.
-    """
-    parser = subparsers.add_parser(
-        "ui",
-        help="Serve the queue page (LOVE's ScriptQueue panel) on localhost.",
-        description="Serve a LOVE-style ScriptQueue page: available scripts, schema and live-validated "
-        "configuration, add, the current, waiting and finished scripts, the running script's log. "
-        "Runs until Ctrl-C.",
-    )
-    add_ui_arguments(parser)
-    parser.set_defaults(handler=_handle)
-    return parser
-
-
 def _options(args: argparse.Namespace) -> UiOptions:
     return UiOptions(
         queue=args.queue,
@@ -229,14 +205,8 @@ def _options(args: argparse.Namespace) -> UiOptions:
     )
 
 
-def _handle(args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(run_ui(_options(args)))
-    except (ConnectionError, ValueError, RuntimeError) as e:
-        print(f"calibscripts ui: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # Ctrl-C while starting, before the handlers are in place
-        return 130
+async def _run(args: argparse.Namespace) -> int:
+    return await run_ui(_options(args))
 
 
 async def run_ui(
@@ -259,7 +229,7 @@ async def run_ui(
     Returns
     -------
     exit_code : `int`
-        0.
+        0, once the page (and what ran with it) has stopped.
 
     Raises
     ------
@@ -272,7 +242,6 @@ async def run_ui(
     """
     from aiohttp import web
 
-    from ..queue.cli import QUEUE_NAMES
     from ..sal import Domain, State
     from .queue_bridge import QueueBridge
     from .server import make_app
@@ -428,12 +397,7 @@ def _open_browser(url: str) -> None:
 
 
 async def _wait_until_stopped(stop: asyncio.Event, queue_done: asyncio.Future[Any] | None) -> None:
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for sig in signals:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
+    with stop_signals(stop.set):
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
         if queue_done is not None:
             waits.append(queue_done)
@@ -441,25 +405,25 @@ async def _wait_until_stopped(stop: asyncio.Event, queue_done: asyncio.Future[An
         for future in pending:
             if future is not queue_done:
                 future.cancel()
-    finally:
-        for sig in signals:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Serve the queue page from the command line; return the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lsst.ts.calibscripts.ui",
-        description="Serve the queue page (LOVE's ScriptQueue panel).",
-    )
-    add_ui_arguments(parser)
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="default WARNING",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    return _handle(args)
+#: ``calibscripts ui`` and ``python -m lsst.ts.calibscripts.ui``.
+UI_COMMAND = ServiceCommand(
+    name="ui",
+    module="lsst.ts.calibscripts.ui",
+    help="Serve the queue page (LOVE's ScriptQueue panel) on localhost.",
+    description="Serve a LOVE-style ScriptQueue page: available scripts, schema and live-validated "
+    "configuration, add, the current, waiting and finished scripts, the running script's log. "
+    "Runs until Ctrl-C.",
+    summary="Serve the queue page (LOVE's ScriptQueue panel).",
+    add_arguments=add_ui_arguments,
+    run=_run,
+    # RuntimeError: the port is in use, or the address cannot be served.
+    errors=(ConnectionError, ValueError, RuntimeError),
+)
+#: Add the ``ui`` command to the ``calibscripts`` sub-command parsers
+#: (`ServiceCommand.add_to`).
+add_ui_command = UI_COMMAND.add_to
+#: Serve the queue page from the command line; return the exit code
+#: (`ServiceCommand.main`).
+main = UI_COMMAND.main

@@ -6,6 +6,11 @@ This is the page's only contact with the observatory: a `Remote` of
 ``Script:0`` (every script's ``state``, ``metadata``, ``description`` and
 ``logMessage``), exactly the events LOVE follows. It keeps what the page
 shows and hands every change to its subscribers as an `Update`.
+
+What the queue's state is, and which scripts are the queue's, the bridge
+reads with the queue's own definitions (`QueueState`, `script_indices`,
+`ScriptRequest`): the queue model is their one source, whether the queue
+runs in this process or another.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import collections
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from ..queue.queue_model import MAX_QUEUE_LENGTH
-from ..queue.script_queue import SCHEMA_TIMEOUT, SCRIPT_INDEX_MULT
+from ..queue.queue_model import MAX_QUEUE_LENGTH, QueueState, script_indices
+from ..queue.script_info import ScriptRequest
+from ..queue.script_queue import SCHEMA_TIMEOUT
 from ..sal import (
     AckCmd,
     AckError,
@@ -161,8 +167,7 @@ class QueueBridge:
         self.domain = domain
         self.index = index
         self.name = name or f"ScriptQueue:{index}"
-        self._min_script_index = index * SCRIPT_INDEX_MULT + 1
-        self._max_script_index = index * SCRIPT_INDEX_MULT + SCRIPT_INDEX_MULT - 1
+        self._script_indices = script_indices(index)
         self._queue_remote = Remote(
             domain,
             "ScriptQueue",
@@ -189,7 +194,8 @@ class QueueBridge:
         self._summary_state: State | None = None
         self._last_heartbeat = 0.0  # TAI send time of the last heartbeat
         self._alive = False
-        self._queue: BaseMessage | None = None
+        # As the queue's last ``queue`` event said (nothing heard yet: empty).
+        self._queue_state = QueueState()
         self._available: tuple[list[str], list[str]] | None = None
         self._views: dict[int, ScriptView] = {}
         self._logs: dict[int, collections.deque[dict[str, Any]]] = {}
@@ -211,16 +217,16 @@ class QueueBridge:
         """Start following the queue and its scripts."""
         queue = self._queue_remote
         queue.evt_queue.callback = self._on_queue
-        queue.evt_script.callback = self._on_queue_script
+        queue.evt_script.callback = self._script_follower(ScriptView.update_from_queue, "scriptSalIndex")
         queue.evt_availableScripts.callback = self._on_available_scripts
         queue.evt_configSchema.callback = self._on_config_schema
         queue.evt_summaryState.callback = self._on_summary_state
         queue.evt_heartbeat.callback = self._on_heartbeat
         queue.evt_logMessage.callback = self._on_log_message
         scripts = self._script_remote
-        scripts.evt_state.callback = self._on_script_state
-        scripts.evt_metadata.callback = self._on_script_metadata
-        scripts.evt_description.callback = self._on_script_description
+        scripts.evt_state.callback = self._script_follower(ScriptView.update_from_state)
+        scripts.evt_metadata.callback = self._script_follower(ScriptView.update_from_metadata)
+        scripts.evt_description.callback = self._script_follower(ScriptView.update_from_description)
         scripts.evt_logMessage.callback = self._on_log_message
         await self._script_remote.start()
         await self._queue_remote.start()
@@ -259,17 +265,17 @@ class QueueBridge:
 
     def queue_json(self) -> dict[str, Any]:
         """Return the queue's state: summary state, liveness, running, the lists."""
-        data = self._queue
+        state = self._queue_state
         return {
             "name": self.name,
             "salIndex": self.index,
             "summaryState": self._summary_state.name if self._summary_state is not None else "UNKNOWN",
             "alive": self.alive,
-            "enabled": bool(data and data.enabled),
-            "running": bool(data and data.running),
-            "currentSalIndex": data.currentSalIndex if data else 0,
-            "waiting": list(data.salIndices[: data.length]) if data else [],
-            "past": list(data.pastSalIndices[: data.pastLength]) if data else [],
+            "enabled": state.enabled,
+            "running": state.running,
+            "currentSalIndex": state.current,
+            "waiting": list(state.waiting),
+            "past": list(state.past),
         }
 
     def available_json(self) -> dict[str, list[str]] | None:
@@ -335,19 +341,7 @@ class QueueBridge:
         QueueCommandError
             If the command fails.
         """
-        waiter: asyncio.Future[dict[str, list[str]]] = asyncio.get_running_loop().create_future()
-        self._available_waiters.append(waiter)
-        try:
-            await self._command("showAvailableScripts")
-            async with asyncio.timeout(COMMAND_TIMEOUT):
-                return await waiter
-        except TimeoutError:
-            raise QueueCommandError(
-                f"{self.name} acknowledged showAvailableScripts but sent no availableScripts", "timeout"
-            ) from None
-        finally:
-            if waiter in self._available_waiters:
-                self._available_waiters.remove(waiter)
+        return await self._ask(self._available_waiters, "showAvailableScripts", "availableScripts")
 
     async def show_schema(self, is_standard: bool, path: str, *, refresh: bool = False) -> str:
         """Return a script's configuration schema (YAML; blank if it takes none).
@@ -369,37 +363,29 @@ class QueueBridge:
         key = (is_standard, path)
         if not refresh and key in self._schemas:
             return self._schemas[key]
-        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._schema_waiters.setdefault(key, []).append(waiter)
-        try:
-            await self._command(
-                "showSchema", timeout=SCHEMA_TIMEOUT + COMMAND_TIMEOUT, isStandard=is_standard, path=path
-            )
-            async with asyncio.timeout(COMMAND_TIMEOUT):
-                return await waiter
-        except TimeoutError:
-            raise QueueCommandError(
-                f"{self.name} acknowledged showSchema for {path} but sent no configSchema", "timeout"
-            ) from None
-        finally:
-            waiters = self._schema_waiters.get(key, [])
-            if waiter in waiters:
-                waiters.remove(waiter)
+        return await self._ask(
+            self._schema_waiters.setdefault(key, []),
+            "showSchema",
+            "configSchema",
+            about=f" for {path}",
+            timeout=SCHEMA_TIMEOUT + COMMAND_TIMEOUT,
+            isStandard=is_standard,
+            path=path,
+        )
 
     async def add(
-        self,
-        *,
-        is_standard: bool,
-        path: str,
-        config: str,
-        descr: str = "",
-        location: Location = Location.LAST,
-        location_sal_index: int = 0,
-        log_level: int = 0,
-        pause_checkpoint: str = "",
-        stop_checkpoint: str = "",
+        self, request: ScriptRequest, *, location: Location = Location.LAST, location_sal_index: int = 0
     ) -> int:
         """Add a script to the queue; return its SAL index once it is configured.
+
+        Parameters
+        ----------
+        request : `ScriptRequest`
+            The script, its configuration and how it is run.
+        location : `Location`, optional
+            Where it goes (LAST by default).
+        location_sal_index : `int`, optional
+            The waiting script it goes BEFORE or AFTER.
 
         Raises
         ------
@@ -408,16 +394,7 @@ class QueueBridge:
             reason, e.g. the script's own configuration error).
         """
         ack = await self._command(
-            "add",
-            isStandard=is_standard,
-            path=path,
-            config=config,
-            descr=descr,
-            location=int(location),
-            locationSalIndex=location_sal_index,
-            logLevel=log_level,
-            pauseCheckpoint=pause_checkpoint,
-            stopCheckpoint=stop_checkpoint,
+            "add", **request.command_fields(), location=int(location), locationSalIndex=location_sal_index
         )
         return int(ack.result)
 
@@ -478,7 +455,10 @@ class QueueBridge:
         await self._command("pause")
 
     async def resume(self) -> None:
-        """Resume the queue.
+        """Resume the queue: it runs its next script once that one is configured.
+
+        This is also how an operator goes on after a failed script, which
+        pauses the queue.
 
         Raises
         ------
@@ -486,6 +466,56 @@ class QueueBridge:
             If the command fails.
         """
         await self._command("resume")
+
+    async def _ask[T](
+        self,
+        waiters: list[asyncio.Future[T]],
+        name: str,
+        answer: str,
+        *,
+        about: str = "",
+        timeout: float = COMMAND_TIMEOUT,
+        **fields: Any,
+    ) -> T:
+        """Send a command that the queue answers with an event; return what the event brings.
+
+        Parameters
+        ----------
+        waiters : `list` [`asyncio.Future`]
+            Where the event's callback finds the futures to set.
+        name : `str`
+            The command.
+        answer : `str`
+            The event that answers it.
+        about : `str`, optional
+            What the command asks about, for the error message: a leading
+            space and words (``" for examples/sleep.py"``).
+        timeout : `float`, optional
+            Time for the command to be acknowledged (s).
+        **fields
+            The command's fields.
+
+        Raises
+        ------
+        QueueCommandError
+            If the command fails, or the event does not follow within
+            `COMMAND_TIMEOUT` of the acknowledgement.
+        """
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        try:
+            await self._command(name, timeout=timeout, **fields)
+            # The queue writes the event before it acknowledges, but the two
+            # travel separately: the event may still be on its way.
+            async with asyncio.timeout(COMMAND_TIMEOUT):
+                return await waiter
+        except TimeoutError:
+            raise QueueCommandError(
+                f"{self.name} acknowledged {name}{about} but sent no {answer}", "timeout"
+            ) from None
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
 
     async def _command(self, name: str, *, timeout: float = COMMAND_TIMEOUT, **fields: Any) -> AckCmd:
         if not self.alive:
@@ -520,7 +550,7 @@ class QueueBridge:
                 self._subscriptions.discard(subscription)
 
     def _is_ours(self, sal_index: int) -> bool:
-        return self._min_script_index <= sal_index <= self._max_script_index
+        return sal_index in self._script_indices
 
     def _view(self, sal_index: int) -> ScriptView:
         view = self._views.get(sal_index)
@@ -529,37 +559,37 @@ class QueueBridge:
         return view
 
     def _on_queue(self, data: BaseMessage) -> None:
-        self._queue = data
+        self._queue_state = QueueState.from_event(data)
         self._publish("queue", self.queue_json())
-        listed = self._listed()
+        listed = self._queue_state.listed
         self._forget_unlisted(listed)
         if not self._caught_up:
             self._catch_up(listed)
 
-    def _on_queue_script(self, data: BaseMessage) -> None:
-        if not self._is_ours(data.scriptSalIndex):
-            return
-        view = self._view(data.scriptSalIndex)
-        view.update_from_queue(data)
-        self._publish("script", view.to_json())
+    def _script_follower(
+        self, merge: Callable[[ScriptView, BaseMessage], None], index_field: str = "salIndex"
+    ) -> Callable[[BaseMessage], None]:
+        """Return the callback of an event that describes one script.
 
-    def _on_script_state(self, data: BaseMessage) -> None:
-        if self._is_ours(data.salIndex):
-            view = self._view(data.salIndex)
-            view.update_from_state(data)
-            self._publish("script", view.to_json())
+        Parameters
+        ----------
+        merge : callable
+            ``merge(view, data)`` merges the event into the script's view
+            (one of the ``ScriptView.update_from_*`` methods).
+        index_field : `str`, optional
+            The event's field with the script's SAL index: the queue's
+            ``script`` event names it ``scriptSalIndex``, the script's own
+            events ``salIndex``.
+        """
 
-    def _on_script_metadata(self, data: BaseMessage) -> None:
-        if self._is_ours(data.salIndex):
-            view = self._view(data.salIndex)
-            view.update_from_metadata(data)
-            self._publish("script", view.to_json())
+        def follow(data: BaseMessage) -> None:
+            sal_index = getattr(data, index_field)
+            if self._is_ours(sal_index):
+                view = self._view(sal_index)
+                merge(view, data)
+                self._publish("script", view.to_json())
 
-    def _on_script_description(self, data: BaseMessage) -> None:
-        if self._is_ours(data.salIndex):
-            view = self._view(data.salIndex)
-            view.update_from_description(data)
-            self._publish("script", view.to_json())
+        return follow
 
     def _on_log_message(self, data: BaseMessage) -> None:
         # The queue's own messages carry its index, scripts' theirs: one namespace.
@@ -621,10 +651,6 @@ class QueueBridge:
         while True:
             self._check_alive()
             await asyncio.sleep(1)
-
-    def _listed(self) -> set[int]:
-        queue = self.queue_json()
-        return {*queue["waiting"], queue["currentSalIndex"], *queue["past"]} - {0}
 
     def _forget_unlisted(self, listed: set[int]) -> None:
         """Keep memory bounded: forget scripts the queue no longer lists, beyond `MAX_SCRIPTS`."""

@@ -7,16 +7,8 @@ __all__ = ["ScriptView"]
 import dataclasses
 from typing import Any
 
+from ..queue.script_info import TIMESTAMP_EVENT_FIELDS
 from ..sal import BaseMessage, ScriptProcessState, ScriptState
-
-# ScriptQueue ``script`` event fields copied as they are.
-_TIMESTAMP_FIELDS = (
-    "timestampProcessStart",
-    "timestampConfigureStart",
-    "timestampConfigureEnd",
-    "timestampRunStart",
-    "timestampProcessEnd",
-)
 
 
 @dataclasses.dataclass
@@ -83,7 +75,8 @@ timestampRunStart, timestampProcessEnd : `float`
         self.isStandard = data.isStandard
         self.processState = _enum_or_unknown(ScriptProcessState, data.processState)
         self.scriptState = _enum_or_unknown(ScriptState, data.scriptState)
-        for name in _TIMESTAMP_FIELDS:
+        # Named as in the event, so that the page reads the queue's own names.
+        for name in TIMESTAMP_EVENT_FIELDS:
             setattr(self, name, getattr(data, name))
 
     def update_from_state(self, data: BaseMessage) -> None:

@@ -71,6 +71,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
+from ..queue.script_info import ScriptRequest
 from ..sal import Location
 from ..script.config_errors import ConfigProblem
 from .access import AccessPolicy
@@ -563,17 +564,16 @@ async def _add(request: web.Request) -> web.StreamResponse:
             **_check_json(check),
         )
     location, location_sal_index = _get_location(body)
-    sal_index = await bridge.add(
+    script = ScriptRequest(
         is_standard=_get(body, "isStandard", bool, True),
         path=_get(body, "path", str),
         config=_get(body, "config", str, ""),
         descr=_get(body, "descr", str, ""),
-        location=location,
-        location_sal_index=location_sal_index,
         log_level=_get(body, "logLevel", int, 0),
         pause_checkpoint=_get(body, "pauseCheckpoint", str, ""),
         stop_checkpoint=_get(body, "stopCheckpoint", str, ""),
     )
+    sal_index = await bridge.add(script, location=location, location_sal_index=location_sal_index)
     return _json_response({"salIndex": sal_index})
 
 
