@@ -30,7 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     "cp.butler": {"cp.camera", "cp.algorithms", "observations"},
     "cp.tasks": {"cp.camera", "cp.algorithms", "cp.butler", "observations"},
     "cp": {"cp.butler"},  # the persisted-name modules
-    "script": {"sal", "resources"},
+    "script": {"sal", "resources", "utils"},
+    # The public namespaces of lsst.ts.utils and lsst.ts.salobj over sal/ and script/.
+    "utils": {"sal"},
+    "salobj": {"sal", "script", "utils", "resources", "version"},
     "control": {"sal", "observations"},
     "simulator": {"sal", "cp.camera", "cp.algorithms", "cp.butler", "observations", "resources"},
     "calibrations": {
