@@ -114,11 +114,14 @@ async def test_certification_conflict(tmp_path: Path) -> None:
 async def test_ocps_job_failure_names_job_and_log(tmp_path: Path) -> None:
     async with observatory(tmp_path) as obs:
         obs.ocps.faults.fail_job_numbers = {1}  # type: ignore[attr-defined]
+        # Generation: it reads no calibration, so the preflight lets it start on a new repository.
         run = await run_script(
-            obs, MakeLatissCalibrations, {"script_mode": "BIAS", "n_bias": 2, "do_verify": True}
+            obs,
+            MakeLatissCalibrations,
+            {"script_mode": "BIAS", "n_bias": 2, "generate_calibrations": True, "calib_collection": "x/calib"},
         )
     assert run.final_state == ScriptState.FAILED
-    assert "bias verification) failed with exit code 1" in run.reason
+    assert "bias generation) failed with exit code 1" in run.reason
     log_path = run.reason.split("see the job log ")[1].split(";")[0].strip().rstrip(")")
     assert "injected failure" in read_text(log_path)
 

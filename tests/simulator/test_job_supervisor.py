@@ -206,5 +206,6 @@ def test_kill_9_of_run_script_leaves_no_pipetask(tmp_path: Path) -> None:
         for pid in pipetask_processes(tmp_path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    (log,) = (tmp_path / "scratch" / "uws").glob("*/outs/ocps.log")
+    # The OCPS scratch lives with the repository.
+    (log,) = (tmp_path / "repo" / "LATISS" / "simulated-scratch" / "uws").glob("*/outs/ocps.log")
     assert f"job supervisor: parent process {run.pid} is gone" in log.read_text()

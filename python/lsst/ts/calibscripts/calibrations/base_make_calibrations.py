@@ -14,6 +14,7 @@ from astropy.time import Time
 from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
 
 from ..control import BaseCamera
+from ..cp.butler.calibration_needs import CalibrationNeedsError, timespan_now
 from ..cp.butler.certification import CertificationError, certify_calibrations, parse_date
 from ..cp.butler.pipetask_options import (
     PipetaskOptionError,
@@ -27,6 +28,7 @@ from ..script import BaseScript, ConfigError, ConfigProblem
 from .gains import format_gains_table
 from .image_plan import ImagePlan, expand_exposure_times, flat_pairs
 from .ocps_client import OcpsClient, OcpsJob
+from .preflight import JobInputs, describe_shortfalls, find_shortfalls
 from .run_summary import RunSummary
 from .verification_report import format_verification_report, verdict_message
 from .verification_rule import apply_majority_rule
@@ -105,6 +107,8 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         self.ocps: OcpsClient | None = None
         #: Gains from flat pairs: {(exposure 1, exposure 2): {detector: {amp: gain}}}.
         self.pair_gains: dict[tuple[int, int], dict[int, dict[str, float]]] = {}
+        #: Physical filter the flats will be taken with, found before the first image (None: unknown).
+        self.flat_filter: str | None = None
 
     # --- what subclasses provide ------------------------------------------
 
@@ -124,14 +128,26 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         """Instrument set-up to apply once, before the first image."""
         return {}
 
+    def input_collections_option(self, purpose: str) -> str:
+        """Name of the option holding the input collections of a job (``input_collections_<purpose>``)."""
+        return f"input_collections_{purpose}"
+
     def input_collections(self, purpose: str) -> list[str]:
         """Input collections of a job: ``bias``, ``verify_bias``, ``dark``...
 
-        Looked up as ``input_collections_<purpose>``.
+        Looked up in `input_collections_option`.
         """
         assert self.config is not None
-        value = getattr(self.config, f"input_collections_{purpose}", "") or ""
+        value = getattr(self.config, self.input_collections_option(purpose), "") or ""
         return [c.strip() for c in str(value).split(",") if c.strip()]
+
+    async def find_flat_filter(self) -> str | None:
+        """Return the physical filter the flats will be taken with, if the run takes flats.
+
+        Asked before the first image, so that the preflight looks up flats
+        of that filter. None (the default) accepts a flat of any filter.
+        """
+        return None
 
     def config_options(self, purpose: str) -> str:
         """Extra pipetask options of a job (``config_options_<purpose>``)."""
@@ -275,6 +291,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         self.ocps = OcpsClient(self.ocps_remote, self.log, float(self.config.job_timeout))
         await self.camera.assert_all_enabled(f"{type(self).__name__} cannot run")
         await self._assert_ocps_enabled()
+        self.flat_filter = await self.find_flat_filter()
         await asyncio.to_thread(self.preflight_checks)
         for image_type in self.image_types():
             self._certified[image_type] = asyncio.get_running_loop().create_future()
@@ -299,7 +316,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
             raise
         self.log.info("Final summary:\n%s", self.summary.describe())
         if self.summary.failures:
-            raise CalibrationStepError("; ".join(self.summary.failures))
+            raise CalibrationStepError(self.summary.reason())
 
     def running_jobs_description(self) -> str:
         """Describe the running OCPS jobs, for progress messages."""
@@ -319,12 +336,14 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         """Check what is cheap to check before the first image.
 
         The repository opens; every input collection the run will use exists;
-        an existing calib_collection is a CALIBRATION collection.
+        an existing calib_collection is a CALIBRATION collection; and every
+        job finds the certified calibrations it reads (`planned_jobs`) in its
+        input collections, for every configured detector, valid now.
 
         Raises
         ------
         CalibrationStepError
-            Listing every problem.
+            Listing every problem, with what to do about it.
         """
         assert self.config is not None
         repo = self.config.repo
@@ -356,8 +375,95 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
                             f"calib_collection {self.config.calib_collection!r} exists and is a "
                             f"{info.type.name} collection, not a CALIBRATION collection"
                         )
+            # A job whose collections are missing is reported above; its calibrations cannot be.
+            jobs = [job for job in self.planned_jobs() if not set(job.collections) & set(missing)]
+            try:
+                shortfalls = find_shortfalls(
+                    butler,
+                    jobs,
+                    instrument=self.instrument_name,
+                    detectors=self.detectors,
+                    timespan=timespan_now(),
+                    physical_filter=self.flat_filter,
+                )
+            except CalibrationNeedsError as e:
+                problems.append(f"a pipeline cannot run with the configured options: {e}")
+            else:
+                problems += describe_shortfalls(shortfalls)
+        if len(problems) == 1:
+            raise CalibrationStepError(f"Cannot start: {problems[0]}")
         if problems:
-            raise CalibrationStepError("Cannot start: " + "; ".join(problems))
+            raise CalibrationStepError("Cannot start:\n" + "\n".join(f"- {p}" for p in problems))
+
+    def planned_jobs(self) -> list[JobInputs]:
+        """Return the OCPS jobs this run will submit that read calibrations, in order.
+
+        Each with the configured input collections it reads them from, and
+        the calibrations the run itself certifies before it (with
+        generate_calibrations, a dark is made with this run's bias; the
+        verification of a generated calibration uses that calibration).
+        """
+        assert self.config is not None
+        config = self.config
+        generate = bool(config.generate_calibrations)
+        instrument = self.instrument_name
+        made: set[str] = set()
+        jobs: list[JobInputs] = []
+        for image_type in self.image_types():
+            key, product = image_type.lower(), _PRODUCTS[image_type]
+            name = image_type.capitalize()
+            if generate:
+                jobs.append(
+                    JobInputs(
+                        step=f"{key} generation",
+                        pipeline=f"${{CP_PIPE_DIR}}/pipelines/{instrument}/cp{name}.yaml",
+                        options=self.config_options(key),
+                        collections=tuple(self.input_collections(key)),
+                        collection_options=(self.input_collections_option(key),),
+                        provided=frozenset(made),
+                        generating=True,
+                    )
+                )
+            if config.do_verify:
+                purpose = f"verify_{key}"
+                # Verifying a generated calibration reads the generation's output chain,
+                # which includes the generation's inputs, then the verification inputs.
+                collections = self.input_collections(key) if generate else []
+                options = [self.input_collections_option(key)] if generate else []
+                jobs.append(
+                    JobInputs(
+                        step=f"{key} verification",
+                        pipeline=f"${{CP_VERIFY_DIR}}/pipelines/{instrument}/verify{name}.yaml",
+                        options="",
+                        collections=tuple(dict.fromkeys(collections + self.input_collections(purpose))),
+                        collection_options=(*options, self.input_collections_option(purpose)),
+                        provided=frozenset(made | ({product} if generate else set())),
+                        external=not generate,
+                        generating=generate,
+                    )
+                )
+            if generate:
+                made.add(product)
+        steps = {
+            "DEFECTS": ("defects", "defects", "cpDefects.yaml", "defects generation"),
+            "PTC": ("ptc", "ptc", "cpPtc.yaml", "the PTC"),
+            "GAIN": ("ptc", "ptc", "cpPtc.yaml#cpPtcGainFromFlatPairs", "the gain from flat pairs"),
+        }
+        for step in self.extra_steps:
+            purpose, options_key, pipeline, description = steps[step]
+            jobs.append(
+                JobInputs(
+                    step=description,
+                    pipeline=f"${{CP_PIPE_DIR}}/pipelines/{instrument}/{pipeline}",
+                    options=self.config_options(options_key),
+                    collections=tuple(self.input_collections(purpose)),
+                    collection_options=(self.input_collections_option(purpose),),
+                    # They wait for this run's bias, dark and flat (calib_collection first).
+                    provided=frozenset(made),
+                    generating=generate,
+                )
+            )
+        return jobs
 
     def input_purposes(self) -> list[str]:
         """Jobs whose input collections this run uses."""
@@ -540,7 +646,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            record.failure = str(e)
+            record.fail(e)
             self.log.error("%s failed: %s", image_type, e)
         finally:
             future = self._certified.get(image_type)
@@ -675,7 +781,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
                         f"which was not certified"
                     )
                     for step in self.extra_steps:
-                        self.summary.step(step).failure = reason
+                        self.summary.step(step).fail(reason)
                         self.log.error("%s %s", step, reason)
                     return
         flats = self.exposures_used.get("FLAT", [])
@@ -769,7 +875,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            self.summary.step(name).failure = str(e)
+            self.summary.step(name).fail(e)
             self.log.error("%s failed: %s", name, e)
 
     # --- stop ------------------------------------------------------------------

@@ -36,6 +36,6 @@ class MakeComCamBias(BaseMakeCalibrations):
         """LSSTComCam: CCCamera, CCHeaderService, CCOODS."""
         return ComCam(domain, self.log)
 
-    def input_collections(self, purpose: str) -> list[str]:
+    def input_collections_option(self, purpose: str) -> str:
         """``input_collections_verify`` serves bias verification."""
-        return super().input_collections("verify" if purpose == "verify_bias" else purpose)
+        return super().input_collections_option("verify" if purpose == "verify_bias" else purpose)

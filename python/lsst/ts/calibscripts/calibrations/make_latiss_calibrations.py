@@ -67,6 +67,35 @@ class MakeLatissCalibrations(BaseMakeCalibrations):
         assert self.config is not None
         return {"filter": self.config.filter, "grating": self.config.grating}
 
+    async def find_flat_filter(self) -> str | None:
+        """Return the configured filter and grating, or those the ATSpectrograph reports in the beam.
+
+        None if the run takes no flats, or the spectrograph has not
+        reported them (then a flat of any filter satisfies the preflight).
+        """
+        assert self.config is not None
+        if "FLAT" not in self.image_types():
+            return None
+        chosen: dict[str, str | int | None] = {"filter": self.config.filter, "grating": self.config.grating}
+        events = {"filter": "evt_reportedFilterPosition", "grating": "evt_reportedDisperserPosition"}
+        names = {
+            "filter": [f.name for f in self.instrument.filters],
+            "grating": list(self.instrument.gratings),
+        }
+        camera = self.camera
+        assert isinstance(camera, LATISS)
+        resolved: dict[str, str] = {}
+        for key, value in chosen.items():
+            if value is None:
+                try:
+                    data = await getattr(camera.spectrograph, events[key]).aget(timeout=camera.fast_timeout)
+                except TimeoutError:
+                    return None
+                value = str(data.name)
+            # configure accepted a name or a slot of the wheel.
+            resolved[key] = names[key][value] if isinstance(value, int) else str(value)
+        return self.instrument.physical_filter(resolved["filter"], resolved["grating"])
+
     @property
     def extra_steps(self) -> list[str]:
         """DEFECTS, then PTC or GAIN, in BIAS_DARK_FLAT mode as configured."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["OcpsClient", "OcpsJob", "OcpsJobError", "failure_message"]
+__all__ = ["OcpsClient", "OcpsJob", "OcpsJobError", "failure_cause", "failure_message"]
 
 import asyncio
 import json
@@ -14,7 +14,23 @@ from ..sal import AckError, BaseMessage, Remote
 
 
 class OcpsJobError(RuntimeError):
-    """An OCPS job failed; the message names the job id and its log."""
+    """An OCPS job failed; the message names the job id and its log.
+
+    Parameters
+    ----------
+    message : `str`
+        The whole story (job, what it was for, exit code, reason, log).
+    job_id : `str`, optional
+        The job, if the OCPS gave it an id.
+    cause : `str`, optional
+        Why it failed, without the job and log (for one-line summaries);
+        the message if not given.
+    """
+
+    def __init__(self, message: str, *, job_id: str | None = None, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.cause = cause if cause is not None else message
 
 
 @dataclass
@@ -49,6 +65,39 @@ class OcpsJob:
         return str(self.result.get("logFile") or f"/scratch/uws/{self.job_id}/outs/ocps.log")
 
 
+def failure_cause(job: OcpsJob) -> str:
+    """Say why a job failed, without naming the job or its log.
+
+    The OCPS's reason (its ``error``) without its own "pipetask exited with
+    code N" and "; log: PATH", which `failure_message` states once.
+
+    Parameters
+    ----------
+    job : `OcpsJob`
+        A finished job with a non-zero exit code.
+
+    Returns
+    -------
+    cause : `str`
+        E.g. "task cpBiasCombine failed on {instrument: 'LATISS',
+        detector: 0}: ValueError: ...".
+    """
+    reason = str(job.result.get("error") or "").strip()
+    if not reason:
+        reason = f"job ended in phase {job.result.get('phase') or 'unknown'}"
+    log_suffix = f"; log: {job.log_path}"
+    if reason.endswith(log_suffix):
+        reason = reason[: -len(log_suffix)]
+    exit_prefix = f"pipetask exited with code {job.exit_code}"
+    if reason.startswith(exit_prefix):
+        rest = reason[len(exit_prefix) :]
+        if rest.startswith(": "):
+            reason = rest[2:]
+        else:  # " while running ...", " without output" or nothing
+            reason = f"pipetask failed{rest or ' (no error line in its log)'}"
+    return reason
+
+
 def failure_message(job: OcpsJob) -> str:
     """Say what failed, in words an operator can act on.
 
@@ -71,21 +120,9 @@ def failure_message(job: OcpsJob) -> str:
         {instrument: 'LATISS', detector: 0}; see the job log
         /scratch/uws/1f2e.../outs/ocps.log".
     """
-    reason = str(job.result.get("error") or "").strip()
-    if not reason:
-        reason = f"job ended in phase {job.result.get('phase') or 'unknown'}"
-    log_suffix = f"; log: {job.log_path}"
-    if reason.endswith(log_suffix):
-        reason = reason[: -len(log_suffix)]
-    exit_prefix = f"pipetask exited with code {job.exit_code}"
-    if reason.startswith(exit_prefix):
-        rest = reason[len(exit_prefix) :]
-        if rest.startswith(": "):
-            reason = rest[2:]
-        else:  # " while running ...", " without output" or nothing
-            reason = f"pipetask failed{rest or ' (no error line in its log)'}"
     return (
-        f"OCPS job {job.job_id} ({job.description}) failed with exit code {job.exit_code}: {reason}; "
+        f"OCPS job {job.job_id} ({job.description}) failed with exit code {job.exit_code}: "
+        f"{failure_cause(job)}; "
         f"see the job log {job.log_path}"
     )
 
@@ -180,7 +217,9 @@ class OcpsClient:
                 await self.abort(job)
                 raise OcpsJobError(
                     f"OCPS job {job_id} ({description}) did not finish within {self.job_timeout:.0f} s "
-                    f"and was aborted; see its log {job.log_path}"
+                    f"and was aborted; see its log {job.log_path}",
+                    job_id=job_id,
+                    cause=f"did not finish within {self.job_timeout:.0f} s (job_timeout) and was aborted",
                 ) from None
             finally:
                 self._waiters.pop(job_id, None)
@@ -191,7 +230,7 @@ class OcpsClient:
         except ValueError:
             job.result = {"raw": data.result}
         if job.exit_code != 0:
-            raise OcpsJobError(failure_message(job))
+            raise OcpsJobError(failure_message(job), job_id=job_id, cause=failure_cause(job))
         self.log.info("OCPS job %s finished: %s -> %s", job_id, description, job.output_collection)
         return job
 

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
-__all__ = ["RunSummary", "StepRecord"]
+__all__ = ["MAX_REASON_LINE", "RunSummary", "StepRecord", "short_cause"]
 
+import re
 from dataclasses import dataclass, field
+
+#: Longest line of the final state reason, per failed step (characters).
+MAX_REASON_LINE = 200
+
+# A data id as pipetask prints it ("{instrument: 'LATISS', detector: 0, ...}"): long, and the
+# job log names it anyway.
+_DATA_ID = re.compile(r" on \{[^{}]*\}")
+
+
+def short_cause(text: str, limit: int = MAX_REASON_LINE) -> str:
+    """Return the first line of a cause, without data ids, at most ``limit`` characters.
+
+    Parameters
+    ----------
+    text : `str`
+        A failure cause, possibly long or on several lines.
+    limit : `int`, optional
+        Longest result.
+
+    Returns
+    -------
+    short : `str`
+        E.g. "task verifyBiasIsr failed: FileNotFoundError: Not enough
+        datasets (0) found for ..." from "task verifyBiasIsr failed on
+        {instrument: 'LATISS', ...}: FileNotFoundError: ...".
+    """
+    lines = text.strip().splitlines()
+    line = _DATA_ID.sub("", lines[0].strip()) if lines else ""
+    return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."
 
 
 @dataclass
@@ -24,7 +54,14 @@ class StepRecord:
     certified : `str`
         Where and for which range it was certified ("" if not).
     failure : `str`
-        Why it failed ("" if it did not).
+        Why it failed ("" if it did not), in full.
+    failed_job : `str` or None
+        Id of the OCPS job that failed, if a job did.
+    cause : `str`
+        Why it failed without the job and its log (the first line goes
+        into the final state reason); ``failure`` if not set.
+    notes : `list` [`str`]
+        Other facts for the final summary.
     """
 
     name: str
@@ -34,7 +71,20 @@ class StepRecord:
     verification: str = ""
     certified: str = ""
     failure: str = ""
+    failed_job: str | None = None
+    cause: str = ""
     notes: list[str] = field(default_factory=list)
+
+    def fail(self, error: BaseException | str) -> None:
+        """Record why the step failed (an `OcpsJobError` names its job and cause)."""
+        self.failure = str(error)
+        self.failed_job = getattr(error, "job_id", None)
+        self.cause = str(getattr(error, "cause", "") or "")
+
+    def reason_line(self) -> str:
+        """One short line for the final state reason: step, job id, first line of the cause."""
+        job = f"job {self.failed_job}: " if self.failed_job else ""
+        return f"{self.name}: {job}{short_cause(self.cause or self.failure)}"
 
     def describe(self) -> str:
         """One block of the final summary."""
@@ -70,6 +120,22 @@ class RunSummary:
     def failures(self) -> list[str]:
         """``"<name>: <why>"`` for every product that failed."""
         return [f"{s.name}: {s.failure}" for s in self.steps.values() if s.failure]
+
+    def reason(self) -> str:
+        """Say why the run failed, for the script's final state.
+
+        One failure is given in full (it names the job's log). Several get
+        one short line each (step, job id, first line of the cause): the
+        reason is what LOVE shows at a glance, and several long messages
+        run together are unreadable. The full text is in the log and the
+        final summary.
+        """
+        failed = [s for s in self.steps.values() if s.failure]
+        if len(failed) == 1:
+            return f"{failed[0].name}: {failed[0].failure}"
+        lines = [f"{len(failed)} steps failed (details in the final summary):"]
+        lines += [step.reason_line() for step in failed]
+        return "\n".join(lines)
 
     def describe(self) -> str:
         """Return the final summary."""
