@@ -208,6 +208,14 @@ def _add_sim_commands(subparsers: Any) -> None:
         default="full",
         help="detector geometry: full (default), reduced (fast), or NXxNY data pixels per amp",
     )
+    sim.add_argument(
+        "--bootstrap",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make reference calibrations (a certified bias, dark and flat in <instrument>/calib, from "
+        "simulated images and the cp pipelines) if the repository lacks them; --no-bootstrap: never "
+        "(default: only when the repository is created)",
+    )
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -221,6 +229,7 @@ def _sim(args: argparse.Namespace) -> int:
         repo=Path(args.repo) if args.repo else None,
         time_scale=args.time_scale,
         geometry=args.geometry,
+        bootstrap=args.bootstrap,
     )
     asyncio.run(serve(config))
     return 0

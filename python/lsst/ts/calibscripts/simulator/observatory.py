@@ -8,8 +8,10 @@ __all__ = [
     "INSTRUMENTS",
     "RAW_DIR_NAME",
     "SCRATCH_DIR_NAME",
+    "BootstrapError",
     "ObservatoryConfig",
     "SimulatedObservatory",
+    "bootstrap_collection",
     "ensure_calibration_chain",
     "serve",
 ]
