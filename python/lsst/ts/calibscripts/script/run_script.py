@@ -299,6 +299,14 @@ def make_parser() -> argparse.ArgumentParser:
         help="with --simulate: detector geometry: full (default), reduced (small and fast), "
         "or NXxNY data pixels per amp",
     )
+    simulation.add_argument(
+        "--bootstrap",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --simulate: make reference calibrations (a certified bias, dark and flat in "
+        "<instrument>/calib, from simulated images and the cp pipelines) if the repository lacks them; "
+        "--no-bootstrap: never. Default: only when the repository is created",
+    )
     return parser
 
 
@@ -369,10 +377,18 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             print(f"run_script: error: --simulate needs a calibration script; {path.name} has no instrument")
             return 2
         # Imported here: plain runs need no observatory (nor the Butler).
-        from ..simulator.observatory import ObservatoryConfig, SimulatedObservatory
+        from ..simulator.observatory import (
+            BootstrapError,
+            ObservatoryConfig,
+            SimulatedObservatory,
+            bootstrap_collection,
+        )
 
         observatory_config = ObservatoryConfig(
-            instrument=instrument, time_scale=args.time_scale, geometry=args.geometry
+            instrument=instrument,
+            time_scale=args.time_scale,
+            geometry=args.geometry,
+            bootstrap=args.bootstrap,
         )
         try:
             config, repo = simulation_repo(config, args.repo, observatory_config.repo_path)
@@ -384,25 +400,36 @@ async def amain(argv: Sequence[str] | None = None) -> int:
         print(
             f"Starting the simulated {instrument} observatory (time scale {args.time_scale})...", flush=True
         )
-        async with SimulatedObservatory(observatory_config, domain=domain) as observatory:
+        observatory = SimulatedObservatory(observatory_config, domain=domain, progress=_print_stamped)
+        try:
+            await observatory.start()
+        except BootstrapError as e:
+            print(f"run_script: error: reference calibrations could not be made: {e}", file=sys.stderr)
+            return 1
+        try:
             components = ", ".join(c.salinfo.name_index for c in observatory.components.values())
             print(f"Components ENABLED: {components}", flush=True)
             print(f"Butler repository: {repo}", flush=True)
             print(
                 f"Collections: raws {instrument}/raw/all; calibrations {instrument}/calib "
-                f"(chain over {instrument}/calib/daily); OCPS job outputs u/ocps/<jobId>",
+                f"(chain over {instrument}/calib/daily, {bootstrap_collection(instrument)}); "
+                "OCPS job outputs u/ocps/<jobId>",
                 flush=True,
             )
-            print(
-                f"OCPS job logs: {observatory_config.var_dir / 'scratch'}/uws/<jobId>/outs/ocps.log",
-                flush=True,
-            )
+            print(f"OCPS job logs: {observatory_config.job_log_pattern()}", flush=True)
             print(f"Running {path.name} ({script_class.__name__}) as Script:{args.index}", flush=True)
             state = await run_one_script(
                 script_class, index=args.index, config=config, log_level=log_level, domain=domain
             )
+        finally:
+            await observatory.close()
     print(f"Final state: {state.name}", flush=True)
     return BaseScript.exit_code(state)
+
+
+def _print_stamped(line: str) -> None:
+    """Print a line of the observatory's start-up (a bootstrap's progress) as the script's lines are."""
+    print(f"{datetime.datetime.now().strftime('%H:%M:%S')} {line}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
