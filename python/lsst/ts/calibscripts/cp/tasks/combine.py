@@ -40,26 +40,28 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import Image, Mask, MaskedImage
 from lsst.pex.config import ChoiceField, Field, ListField
-from lsst.pipe.base import (
-    InputQuantizedConnection,
-    NoWorkFound,
-    OutputQuantizedConnection,
-    PipelineTask,
-    PipelineTaskConfig,
-    PipelineTaskConnections,
-    QuantumContext,
-    Struct,
-)
+from lsst.pipe.base import NoWorkFound, PipelineTaskConfig, PipelineTaskConnections, Struct
 
 from ..algorithms import combine as combine_algorithms
 from ..algorithms.cosmic_rays import CosmicRayConfig
 from ..algorithms.statistics import DEFAULT_PERCENTILES, percentiles
 from ..butler.dataset_types import BIAS, FLAT
+from .base import (
+    ExposureHandlesTask,
+    calibration_output,
+    clip_field,
+    cosmic_ray_grow_field,
+    cosmic_ray_threshold_field,
+    dict_input,
+    iterations_field,
+    mask_planes_field,
+    processed_exposure,
+    rows_per_read_field,
+)
 from .exposure_stack import ExposureStack, combine_stack
 from .image_conventions import (
     CALIB_TYPE_KEY,
@@ -81,21 +83,10 @@ _INPUT_UNITS = {"bias": "adu", "dark": "electron"}
 class CalibCombineConnections(PipelineTaskConnections, dimensions=("instrument", "detector")):
     """Connections of `CalibCombineTask`: all exposures of a detector in."""
 
-    inputExpHandles = cT.Input(
-        name="cpInputs",
-        doc="ISR-processed exposures to combine (cpBiasProc, cpDarkProc...).",
-        storageClass="MaskedImageV2",
-        dimensions=("instrument", "exposure", "detector"),
-        multiple=True,
-        deferLoad=True,
+    inputExpHandles = processed_exposure(
+        "cpInputs", "ISR-processed exposures to combine (cpBiasProc, cpDarkProc...).", multiple=True
     )
-    outputData = cT.Output(
-        name=BIAS.name,
-        doc="Combined calibration (bias or dark).",
-        storageClass=BIAS.storage_class,
-        dimensions=BIAS.dimensions,
-        isCalibration=True,
-    )
+    outputData = calibration_output(BIAS, "Combined calibration (bias or dark).")
 
 
 class CalibCombineConfig(PipelineTaskConfig, pipelineConnections=CalibCombineConnections):
@@ -120,44 +111,21 @@ class CalibCombineConfig(PipelineTaskConfig, pipelineConnections=CalibCombineCon
         default="MEANCLIP",
         allowed={"MEANCLIP": "Iteratively sigma-clipped mean."},
     )
-    clip = Field[float](
-        doc="Clipping half-width in standard deviations. Default: 3.0.",
-        default=3.0,
-        check=lambda value: value > 0,
-    )
-    nIter = Field[int](
-        doc="Clipping iterations. Default: 3.",
-        default=3,
-        check=lambda value: value >= 1,
-    )
+    clip = clip_field(3.0, "the per-pixel stack")
+    nIter = iterations_field()
     firstCentre = ChoiceField[str](
         doc="Window of the first clipping iteration. Default: median (as afw MEANCLIP).",
         default="median",
         allowed={"median": "Median and 0.7413 IQR.", "mean": "Plain mean and standard deviation."},
     )
-    maskPlanesToExclude = ListField[str](
-        doc="Input pixels with any of these mask planes are not combined. Default: ['SAT'].",
-        default=["SAT"],
-    )
+    maskPlanesToExclude = mask_planes_field(["SAT"], "not combined")
     doCosmicRayMask = Field[bool](
         doc="Find cosmic rays in each input and exclude them (darks). Default: False.",
         default=False,
     )
-    cosmicRayThreshold = Field[float](
-        doc="Cosmic-ray detection threshold above the local background, in read-noise sigma. Default: 5.0.",
-        default=5.0,
-        check=lambda value: value > 0,
-    )
-    cosmicRayGrow = Field[int](
-        doc="Pixels by which each cosmic ray is grown before it is excluded. Default: 2.",
-        default=2,
-        check=lambda value: value >= 0,
-    )
-    rowsPerRead = Field[int](
-        doc="Rows of each input read at once (memory holds this many rows of every input). Default: 1000.",
-        default=1000,
-        check=lambda value: value > 0,
-    )
+    cosmicRayThreshold = cosmic_ray_threshold_field(5.0, "the first combination")
+    cosmicRayGrow = cosmic_ray_grow_field()
+    rowsPerRead = rows_per_read_field()
     percentiles = ListField[float](
         doc="Percentiles of each amplifier's pixels recorded in the output metadata. "
         "Default: [0, 5, 16, 50, 84, 95, 100].",
@@ -181,32 +149,12 @@ class CalibCombineConfig(PipelineTaskConfig, pipelineConnections=CalibCombineCon
             )
 
 
-class CalibCombineTask(PipelineTask):
+class CalibCombineTask(ExposureHandlesTask):
     """Combine the processed exposures of one detector into a calibration."""
 
     ConfigClass = CalibCombineConfig
     _DefaultName = "cpCombine"
     config: CalibCombineConfig
-
-    def runQuantum(
-        self,
-        butlerQC: QuantumContext,
-        inputRefs: InputQuantizedConnection,
-        outputRefs: OutputQuantizedConnection,
-    ) -> None:
-        """Read the handles (sorted by exposure) and run.
-
-        Parameters
-        ----------
-        butlerQC
-            Butler access limited to this quantum.
-        inputRefs, outputRefs
-            The quantum's datasets.
-        """
-        inputs = butlerQC.get(inputRefs)
-        handles = sorted(inputs.pop("inputExpHandles"), key=lambda h: int(h.dataId["exposure"]))
-        outputs = self.run(inputExpHandles=handles, **inputs)
-        butlerQC.put(outputs, outputRefs)
 
     def run(
         self,
@@ -344,27 +292,14 @@ class CalibCombineByFilterConnections(
 ):
     """Connections of `CalibCombineByFilterTask`: one flat per filter."""
 
-    inputExpHandles = cT.Input(
-        name="cpFlatProc",
-        doc="ISR-processed flats to combine.",
-        storageClass="MaskedImageV2",
-        dimensions=("instrument", "exposure", "detector"),
-        multiple=True,
-        deferLoad=True,
+    inputExpHandles = processed_exposure("cpFlatProc", "ISR-processed flats to combine.", multiple=True)
+    inputScales = dict_input(
+        "cpFlatNormScales",
+        "Normalization factor of every (exposure, detector).",
+        ("instrument", "physical_filter"),
+        multiple=False,
     )
-    inputScales = cT.Input(
-        name="cpFlatNormScales",
-        doc="Normalization factor of every (exposure, detector).",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument", "physical_filter"),
-    )
-    outputData = cT.Output(
-        name=FLAT.name,
-        doc="Combined flat, normalised.",
-        storageClass=FLAT.storage_class,
-        dimensions=FLAT.dimensions,
-        isCalibration=True,
-    )
+    outputData = calibration_output(FLAT, "Combined flat, normalised.")
 
 
 class CalibCombineByFilterConfig(CalibCombineConfig, pipelineConnections=CalibCombineByFilterConnections):

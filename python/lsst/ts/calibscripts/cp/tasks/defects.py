@@ -32,26 +32,27 @@ __all__ = ["DefectsFindConfig", "DefectsFindConnections", "DefectsFindTask"]
 import logging
 from collections.abc import Sequence
 
-import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
-from lsst.pex.config import Field, ListField
-from lsst.pipe.base import (
-    InputQuantizedConnection,
-    NoWorkFound,
-    OutputQuantizedConnection,
-    PipelineTask,
-    PipelineTaskConfig,
-    PipelineTaskConnections,
-    QuantumContext,
-    Struct,
-)
+from lsst.pex.config import Field
+from lsst.pipe.base import NoWorkFound, PipelineTaskConfig, PipelineTaskConnections, Struct
 
 from ..algorithms import combine as combine_algorithms
 from ..algorithms.cosmic_rays import CosmicRayConfig
 from ..algorithms.defects import DefectConfig, find_defects
 from ..algorithms.statistics import sigma_clipped_stats
 from ..butler.dataset_types import DEFECTS
+from .base import (
+    ExposureHandlesTask,
+    calibration_output,
+    clip_field,
+    cosmic_ray_grow_field,
+    cosmic_ray_threshold_field,
+    iterations_field,
+    mask_planes_field,
+    processed_exposure,
+    rows_per_read_field,
+)
 from .exposure_stack import ExposureStack, combine_stack
 from .image_conventions import UNITS_KEY, detector_geometry
 
@@ -61,21 +62,12 @@ _log = logging.getLogger(__name__)
 class DefectsFindConnections(PipelineTaskConnections, dimensions=("instrument", "detector")):
     """Connections of `DefectsFindTask`."""
 
-    inputExpHandles = cT.Input(
-        name="cpDefectsProc",
-        doc="ISR-processed darks and flats (and biases) of the detector, in electrons.",
-        storageClass="MaskedImageV2",
-        dimensions=("instrument", "exposure", "detector"),
+    inputExpHandles = processed_exposure(
+        "cpDefectsProc",
+        "ISR-processed darks and flats (and biases) of the detector, in electrons.",
         multiple=True,
-        deferLoad=True,
     )
-    outputDefects = cT.Output(
-        name=DEFECTS.name,
-        doc="Bad-pixel boxes of the detector.",
-        storageClass=DEFECTS.storage_class,
-        dimensions=DEFECTS.dimensions,
-        isCalibration=True,
-    )
+    outputDefects = calibration_output(DEFECTS, "Bad-pixel boxes of the detector.")
 
 
 class DefectsFindConfig(PipelineTaskConfig, pipelineConnections=DefectsFindConnections):
@@ -109,34 +101,20 @@ class DefectsFindConfig(PipelineTaskConfig, pipelineConnections=DefectsFindConne
     ampEdgeWidth = Field[int](
         doc="Pixels along every amplifier edge marked as defects (0: none). Default: 0.", default=0
     )
-    clip = Field[float](doc="Clip of the combinations and statistics, sigma. Default: 3.0.", default=3.0)
-    nIter = Field[int](doc="Clip iterations. Default: 3.", default=3)
-    maskPlanesToExclude = ListField[str](
-        doc="Input pixels with these mask planes are not combined. Default: ['SAT'].", default=["SAT"]
-    )
-    cosmicRayThreshold = Field[float](
-        doc="Cosmic rays in darks: this many sigma above the first combination. Default: 5.0.", default=5.0
-    )
-    cosmicRayGrow = Field[int](doc="Cosmic-ray growth radius, pixels. Default: 2.", default=2)
-    rowsPerRead = Field[int](doc="Rows of each exposure read at once. Default: 1000.", default=1000)
+    clip = clip_field(3.0, "the combinations and statistics")
+    nIter = iterations_field()
+    maskPlanesToExclude = mask_planes_field(["SAT"], "not combined")
+    cosmicRayThreshold = cosmic_ray_threshold_field(5.0, "the first combination of the darks")
+    cosmicRayGrow = cosmic_ray_grow_field()
+    rowsPerRead = rows_per_read_field()
 
 
-class DefectsFindTask(PipelineTask):
+class DefectsFindTask(ExposureHandlesTask):
     """Find the defects of one detector in its combined darks, flats and biases."""
 
     ConfigClass = DefectsFindConfig
     _DefaultName = "cpDefectsFind"
     config: DefectsFindConfig
-
-    def runQuantum(
-        self,
-        butlerQC: QuantumContext,
-        inputRefs: InputQuantizedConnection,
-        outputRefs: OutputQuantizedConnection,
-    ) -> None:
-        """Read the handles sorted by exposure and run."""
-        handles = sorted(butlerQC.get(inputRefs.inputExpHandles), key=lambda h: int(h.dataId["exposure"]))
-        butlerQC.put(self.run(handles), outputRefs)
 
     def run(self, inputExpHandles: Sequence[DeferredDatasetHandle]) -> Struct:
         """Combine the exposures by type and find the defects.

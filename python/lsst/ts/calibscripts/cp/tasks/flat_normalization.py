@@ -33,80 +33,50 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 from lsst.images import MaskedImage
-from lsst.pex.config import ChoiceField, Field, ListField
-from lsst.pipe.base import (
-    InputQuantizedConnection,
-    OutputQuantizedConnection,
-    PipelineTask,
-    PipelineTaskConfig,
-    PipelineTaskConnections,
-    QuantumContext,
-    Struct,
-)
+from lsst.pex.config import ChoiceField
+from lsst.pipe.base import PipelineTask, PipelineTaskConfig, PipelineTaskConnections, Struct
 
 from ..algorithms.statistics import sigma_clipped_stats
-from .image_conventions import EXPOSURE_ID_KEY, detector_geometry, read_without_variance
+from .base import (
+    ProcessedImageTask,
+    clip_field,
+    dict_input,
+    dict_output,
+    iterations_field,
+    mask_planes_field,
+    processed_exposure,
+)
+from .image_conventions import EXPOSURE_ID_KEY, detector_geometry, excluded_pixels
 
 
 class CpFlatMeasureConnections(PipelineTaskConnections, dimensions=("instrument", "exposure", "detector")):
     """Connections of `CpFlatMeasureTask`."""
 
-    inputExp = cT.Input(
-        name="cpFlatProc",
-        doc="ISR-processed flat.",
-        storageClass="MaskedImageV2",
-        dimensions=("instrument", "exposure", "detector"),
-        # Read by runQuantum without the variance, which is not used.
-        deferLoad=True,
-    )
-    outputStats = cT.Output(
-        name="cpFlatStatistics",
-        doc="Clipped mean of the detector and of each amplifier.",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument", "exposure", "detector"),
+    # Read without the variance, which is not used.
+    inputExp = processed_exposure("cpFlatProc", "ISR-processed flat.")
+    outputStats = dict_output(
+        "cpFlatStatistics",
+        "Clipped mean of the detector and of each amplifier.",
+        ("instrument", "exposure", "detector"),
     )
 
 
 class CpFlatMeasureConfig(PipelineTaskConfig, pipelineConnections=CpFlatMeasureConnections):
     """Configuration of `CpFlatMeasureTask`."""
 
-    clip = Field[float](
-        doc="Clipping half-width in standard deviations. Default: 3.0.", default=3.0, check=lambda v: v > 0
-    )
-    nIter = Field[int](doc="Clipping iterations. Default: 3.", default=3, check=lambda v: v >= 1)
-    maskPlanes = ListField[str](
-        doc="Pixels with these mask planes are ignored. Default: ['BAD', 'SAT'].",
-        default=["BAD", "SAT"],
-    )
+    clip = clip_field(3.0, "the flat's pixels")
+    nIter = iterations_field()
+    maskPlanes = mask_planes_field(["BAD", "SAT"])
 
 
-class CpFlatMeasureTask(PipelineTask):
+class CpFlatMeasureTask(ProcessedImageTask):
     """Measure the clipped mean of one processed flat."""
 
     ConfigClass = CpFlatMeasureConfig
     _DefaultName = "cpFlatMeasure"
     config: CpFlatMeasureConfig
-
-    def runQuantum(
-        self,
-        butlerQC: QuantumContext,
-        inputRefs: InputQuantizedConnection,
-        outputRefs: OutputQuantizedConnection,
-    ) -> None:
-        """Read the processed flat without its variance, and run.
-
-        Parameters
-        ----------
-        butlerQC
-            Butler access limited to this quantum.
-        inputRefs, outputRefs
-            The quantum's datasets.
-        """
-        handle = butlerQC.get(inputRefs.inputExp)
-        butlerQC.put(self.run(read_without_variance(handle)), outputRefs)
 
     def run(self, inputExp: MaskedImage) -> Struct:
         """Measure the detector and per-amplifier clipped means.
@@ -124,10 +94,7 @@ class CpFlatMeasureTask(PipelineTask):
         """
         config = self.config
         image = inputExp.image.array
-        names = [plane for plane in config.maskPlanes if plane in inputExp.mask.schema.names]
-        excluded = inputExp.mask.get(names[0]) if names else np.zeros(image.shape, dtype=bool)
-        for name in names[1:]:
-            excluded |= inputExp.mask.get(name)
+        excluded = excluded_pixels(inputExp, config.maskPlanes)
         whole = sigma_clipped_stats(image, sigma=config.clip, iterations=config.nIter, mask=excluded)
         amps = {}
         for amp in detector_geometry(inputExp.metadata):
@@ -152,18 +119,15 @@ class CpFlatMeasureTask(PipelineTask):
 class CpFlatNormalizationConnections(PipelineTaskConnections, dimensions=("instrument", "physical_filter")):
     """Connections of `CpFlatNormalizationTask`."""
 
-    inputStats = cT.Input(
-        name="cpFlatStatistics",
-        doc="Clipped means of every flat exposure and detector.",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument", "exposure", "detector"),
-        multiple=True,
+    inputStats = dict_input(
+        "cpFlatStatistics",
+        "Clipped means of every flat exposure and detector.",
+        ("instrument", "exposure", "detector"),
     )
-    outputScales = cT.Output(
-        name="cpFlatNormScales",
-        doc="Normalization factor of every (exposure, detector).",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument", "physical_filter"),
+    outputScales = dict_output(
+        "cpFlatNormScales",
+        "Normalization factor of every (exposure, detector).",
+        ("instrument", "physical_filter"),
     )
 
 

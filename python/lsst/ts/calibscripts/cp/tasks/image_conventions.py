@@ -37,18 +37,21 @@ __all__ = [
     "calib_percentile_key",
     "copy_layout",
     "detector_geometry",
+    "excluded_pixels",
     "float_metadata",
     "gain_key",
     "overscan_median_key",
+    "read_image_and_mask",
     "read_noise_key",
     "read_without_variance",
 ]
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
-from lsst.images import Box, MaskedImage, MaskPlane, MaskSchema
+from lsst.images import Box, Image, Mask, MaskedImage, MaskPlane, MaskSchema
 
 from ..camera.geometry import DetectorGeometry, amp_geometry_from_sections
 
@@ -230,13 +233,12 @@ def float_metadata(metadata: Mapping[str, Any], key: str, default: float | None 
     return float(value)
 
 
-def read_without_variance(handle: DeferredDatasetHandle) -> MaskedImage:
+def read_image_and_mask(handle: DeferredDatasetHandle) -> tuple[Image, Mask, dict[str, Any]]:
     """Read an image dataset's pixels, mask and metadata, but not its variance.
 
-    For the tasks that measure ISR outputs (statistics, flat levels, photon
-    transfer pairs) and never look at the variance: reading the planes as
-    components skips decompressing the variance, and is several times faster
-    than a whole read of a file with an uncompressed image.
+    Reading the planes as components skips decompressing the variance, and
+    is several times faster than a whole read of a file with an uncompressed
+    image.
 
     Parameters
     ----------
@@ -245,15 +247,49 @@ def read_without_variance(handle: DeferredDatasetHandle) -> MaskedImage:
 
     Returns
     -------
-    image
-        The image, mask and metadata as stored; the variance plane is a
-        stand-in of ones, not the stored variance.
+    image, mask, metadata
+        The planes and metadata as stored.
     """
     parts = handle.get(component="components", parameters={"components": ["image", "mask"]})
-    image = parts["image"]
+    image: Image = parts["image"]
     # The metadata is not a component: a one-pixel cut-out reads it without
     # decompressing the planes.
     corner = image.bbox.start
     one_pixel = Box.factory[corner.y : corner.y + 1, corner.x : corner.x + 1]
     metadata = dict(handle.get(parameters={"bbox": one_pixel}).metadata)
-    return MaskedImage(image, mask=parts["mask"], metadata=metadata)
+    return image, parts["mask"], metadata
+
+
+def read_without_variance(handle: DeferredDatasetHandle) -> MaskedImage:
+    """Read an image dataset as a `MaskedImage`, but not its variance.
+
+    For the tasks that measure ISR outputs (statistics, flat levels, photon
+    transfer pairs) and never look at the variance; `read_image_and_mask`
+    reads ``handle``. The variance plane of the image returned is a
+    stand-in of ones, not the stored variance.
+    """
+    image, mask, metadata = read_image_and_mask(handle)
+    return MaskedImage(image, mask=mask, metadata=metadata)
+
+
+def excluded_pixels(image: MaskedImage, planes: Iterable[str]) -> np.ndarray:
+    """Return where an image has any of some mask planes set.
+
+    Parameters
+    ----------
+    image
+        The image.
+    planes
+        Mask plane names; those the image's schema lacks are skipped (no
+        pixel of the image can have them).
+
+    Returns
+    -------
+    excluded
+        Boolean array of the image's shape.
+    """
+    excluded = np.zeros(image.image.array.shape, dtype=bool)
+    for plane in planes:
+        if plane in image.mask.schema.names:
+            excluded |= image.mask.get(plane)
+    return excluded

@@ -44,23 +44,16 @@ import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 from astropy.table import Table
 from lsst.daf.butler import DeferredDatasetHandle
-from lsst.images import Box, Image, Mask, MaskedImage
+from lsst.images import Image, Mask, MaskedImage
 from lsst.pex.config import Field
-from lsst.pipe.base import (
-    InputQuantizedConnection,
-    OutputQuantizedConnection,
-    PipelineTask,
-    PipelineTaskConfig,
-    PipelineTaskConnections,
-    QuantumContext,
-    Struct,
-)
+from lsst.pipe.base import InputQuantizedConnection, PipelineTaskConfig, PipelineTaskConnections, Struct
 
 from ..algorithms import assembly
 from ..algorithms.overscan import OverscanConfig, correct_overscan, overscan_residual_key
 from ..butler.dataset_types import BIAS, DARK, DEFECTS, FLAT
 from ..butler.raw_file import RawImage
 from ..camera.description import DetectorDescription, get_instrument_description
+from .base import CalibPipelineTask, calibration_prerequisite
 from .image_conventions import (
     CALIB_UNITS_KEY,
     EXPOSURE_ID_KEY,
@@ -70,6 +63,7 @@ from .image_conventions import (
     amp_layout_metadata,
     gain_key,
     overscan_median_key,
+    read_image_and_mask,
     read_noise_key,
 )
 
@@ -124,14 +118,8 @@ class CalibrationPlanes:
         planes
             Image, BAD plane and metadata, made read-only.
         """
-        parts = handle.get(component="components", parameters={"components": ["image", "mask"]})
-        image: Image = parts["image"]
-        # The metadata is not a component: a one-pixel cut-out reads it
-        # without decompressing the planes.
-        corner = image.bbox.start
-        one_pixel = Box.factory[corner.y : corner.y + 1, corner.x : corner.x + 1]
-        metadata = dict(handle.get(parameters={"bbox": one_pixel}).metadata)
-        planes = cls(image.array, parts["mask"].get("BAD"), metadata)
+        image, mask, metadata = read_image_and_mask(handle)
+        planes = cls(image.array, mask.get("BAD"), metadata)
         planes.image.flags.writeable = False
         planes.bad.flags.writeable = False
         return planes
@@ -164,40 +152,13 @@ class IsrTaskConnections(
         storageClass="RawImage",
         dimensions=("instrument", "exposure", "detector"),
     )
-    bias = cT.PrerequisiteInput(
-        name=BIAS.name,
-        doc="Combined bias (ADU) valid at the exposure.",
-        storageClass=BIAS.storage_class,
-        dimensions=BIAS.dimensions,
-        isCalibration=True,
-        # Read by runQuantum: without the variance, once per process.
-        deferLoad=True,
-    )
-    dark = cT.PrerequisiteInput(
-        name=DARK.name,
-        doc="Combined dark (electron/s) valid at the exposure.",
-        storageClass=DARK.storage_class,
-        dimensions=DARK.dimensions,
-        isCalibration=True,
-        # Read by runQuantum: without the variance, once per process.
-        deferLoad=True,
-    )
-    flat = cT.PrerequisiteInput(
-        name=FLAT.name,
-        doc="Combined flat of the exposure's physical filter.",
-        storageClass=FLAT.storage_class,
-        dimensions=FLAT.dimensions,
-        isCalibration=True,
-        # Read by runQuantum: without the variance, once per process.
-        deferLoad=True,
-    )
-    defects = cT.PrerequisiteInput(
-        name=DEFECTS.name,
-        doc="Known defects; optional: without them doDefect masks nothing.",
-        storageClass=DEFECTS.storage_class,
-        dimensions=DEFECTS.dimensions,
-        isCalibration=True,
-        minimum=0,
+    # The combined calibrations are read by prepare_inputs (deferLoad):
+    # without the variance, once per process.
+    bias = calibration_prerequisite(BIAS, "Combined bias (ADU) valid at the exposure.", deferLoad=True)
+    dark = calibration_prerequisite(DARK, "Combined dark (electron/s) valid at the exposure.", deferLoad=True)
+    flat = calibration_prerequisite(FLAT, "Combined flat of the exposure's physical filter.", deferLoad=True)
+    defects = calibration_prerequisite(
+        DEFECTS, "Known defects; optional: without them doDefect masks nothing.", minimum=0
     )
     outputExposure = cT.Output(
         name="postISRCCD",
@@ -300,33 +261,19 @@ class IsrTaskConfig(PipelineTaskConfig, pipelineConnections=IsrTaskConnections):
             )
 
 
-class IsrTask(PipelineTask):
+class IsrTask(CalibPipelineTask):
     """Remove the instrument signature from one raw image of one detector."""
 
     ConfigClass = IsrTaskConfig
     _DefaultName = "isr"
     config: IsrTaskConfig
 
-    def runQuantum(
-        self,
-        butlerQC: QuantumContext,
-        inputRefs: InputQuantizedConnection,
-        outputRefs: OutputQuantizedConnection,
-    ) -> None:
-        """Read the raw, the calibrations' planes ISR uses, and run.
-
-        Parameters
-        ----------
-        butlerQC
-            Butler access limited to this quantum.
-        inputRefs, outputRefs
-            The quantum's datasets.
-        """
-        inputs = butlerQC.get(inputRefs)
+    def prepare_inputs(self, inputs: dict[str, Any], inputRefs: InputQuantizedConnection) -> dict[str, Any]:
+        """Replace the calibrations' handles by the planes ISR uses (cached per process)."""
         for name in ("bias", "dark", "flat"):
             if name in inputs:
                 inputs[name] = _read_calibration(name, inputs[name])
-        butlerQC.put(self.run(**inputs), outputRefs)
+        return inputs
 
     def run(
         self,

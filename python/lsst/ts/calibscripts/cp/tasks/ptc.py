@@ -31,7 +31,6 @@ import logging
 from collections.abc import Sequence
 
 import lsst.pipe.base.connectionTypes as cT
-import numpy as np
 from lsst.daf.butler import DatasetRef, DeferredDatasetHandle
 from lsst.images import Box, MaskedImage
 from lsst.pex.config import Field, ListField
@@ -48,12 +47,27 @@ from lsst.pipe.base import (
 
 from ..algorithms.overscan import overscan_residual_key
 from ..algorithms.ptc import FlatPair, PtcConfig, PtcSolution, find_flat_pairs, fit_ptc_amp, measure_pair
+from ..butler.dataset_types import PTC
 from ..butler.ptc_dataset import (
     PTC_FIT_TYPE_EXPAPPROXIMATION,
     PTC_FIT_TYPE_EXTRACT,
     PhotonTransferCurveDataset,
 )
-from .image_conventions import UNITS_KEY, detector_geometry, float_metadata, read_without_variance
+from .base import (
+    calibration_output,
+    clip_field,
+    exposure_of,
+    iterations_field,
+    mask_planes_field,
+    processed_exposure,
+)
+from .image_conventions import (
+    UNITS_KEY,
+    detector_geometry,
+    excluded_pixels,
+    float_metadata,
+    read_without_variance,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -61,14 +75,7 @@ _log = logging.getLogger(__name__)
 class PtcExtractConnections(PipelineTaskConnections, dimensions=("instrument", "detector")):
     """Connections of `PtcExtractTask`: all flats of a detector in, one dataset per pair out."""
 
-    inputExp = cT.Input(
-        name="cpPtcProc",
-        doc="ISR-processed flats (ADU).",
-        storageClass="MaskedImageV2",
-        dimensions=("instrument", "exposure", "detector"),
-        multiple=True,
-        deferLoad=True,
-    )
+    inputExp = processed_exposure("cpPtcProc", "ISR-processed flats (ADU).", multiple=True)
     outputCovariances = cT.Output(
         name="cpPtcExtract",
         doc="Measurements of one flat pair, keyed by the pair's first exposure.",
@@ -84,20 +91,14 @@ class PtcExtractConfig(PipelineTaskConfig, pipelineConnections=PtcExtractConnect
     edge = Field[int](
         doc="Pixels masked along every amplifier edge. Default: 20.", default=20, check=lambda v: v >= 0
     )
-    clip = Field[float](
-        doc="Clip of the means and of the difference image, sigma. Default: 5.5.",
-        default=5.5,
-        check=lambda v: v > 0,
-    )
-    nIter = Field[int](doc="Clip iterations. Default: 3.", default=3, check=lambda v: v >= 1)
+    clip = clip_field(5.5, "the means and of the difference image")
+    nIter = iterations_field()
     pairTimeTolerance = Field[float](
         doc="Largest exposure-time difference within a pair, s. Default: 0.005.",
         default=0.005,
         check=lambda v: v >= 0,
     )
-    maskPlanes = ListField[str](
-        doc="Pixels with these mask planes are ignored. Default: ['BAD', 'SAT'].", default=["BAD", "SAT"]
-    )
+    maskPlanes = mask_planes_field(["BAD", "SAT"])
 
 
 class PtcExtractTask(PipelineTask):
@@ -115,18 +116,14 @@ class PtcExtractTask(PipelineTask):
     ) -> None:
         """Pair the inputs by exposure time, measure, write one output per pair.
 
-        Parameters
-        ----------
-        butlerQC
-            Butler access limited to this quantum.
-        inputRefs, outputRefs
-            The quantum's datasets.
+        Unlike the other tasks (`~lsst.ts.calibscripts.cp.tasks.base.CalibPipelineTask`),
+        this one runs once per flat pair and writes each pair's dataset as
+        soon as it is measured: memory holds one pair at a time, and a flat
+        without a partner gets no output.
         """
         handles: list[DeferredDatasetHandle] = butlerQC.get(inputRefs.inputExp)
-        by_exposure = {int(h.dataId["exposure"]): h for h in handles}
-        outputs: dict[int, DatasetRef] = {
-            int(ref.dataId["exposure"]): ref for ref in outputRefs.outputCovariances
-        }
+        by_exposure = {exposure_of(h): h for h in handles}
+        outputs: dict[int, DatasetRef] = {exposure_of(ref): ref for ref in outputRefs.outputCovariances}
         times = [(exposure, _exposure_time(handle)) for exposure, handle in by_exposure.items()]
         pairs = find_flat_pairs(times, tolerance=self.config.pairTimeTolerance)
         if not pairs:
@@ -192,8 +189,8 @@ class PtcExtractTask(PipelineTask):
                     "(run ISR with doApplyGains=False)."
                 )
         geometry = detector_geometry(exposure1.metadata)
-        excluded1 = _excluded(exposure1, config.maskPlanes)
-        excluded2 = _excluded(exposure2, config.maskPlanes)
+        excluded1 = excluded_pixels(exposure1, config.maskPlanes)
+        excluded2 = excluded_pixels(exposure2, config.maskPlanes)
         images1, images2, noise1, noise2, masks = {}, {}, {}, {}, {}
         for amp in geometry:
             region = amp.detector_slice
@@ -232,14 +229,6 @@ def _exposure_time(handle: DeferredDatasetHandle) -> float:
     return float(cutout.metadata["EXPTIME"])
 
 
-def _excluded(image: MaskedImage, planes: Sequence[str]) -> np.ndarray:
-    excluded = np.zeros(image.image.array.shape, dtype=bool)
-    for plane in planes:
-        if plane in image.mask.schema.names:
-            excluded |= image.mask.get(plane)
-    return excluded
-
-
 class PtcSolveConnections(PipelineTaskConnections, dimensions=("instrument", "detector")):
     """Connections of `PtcSolveTask`."""
 
@@ -250,13 +239,7 @@ class PtcSolveConnections(PipelineTaskConnections, dimensions=("instrument", "de
         dimensions=("instrument", "exposure", "detector"),
         multiple=True,
     )
-    outputPtcDataset = cT.Output(
-        name="ptc",
-        doc="Fitted photon transfer curve of the detector.",
-        storageClass="PhotonTransferCurve",
-        dimensions=("instrument", "detector"),
-        isCalibration=True,
-    )
+    outputPtcDataset = calibration_output(PTC, "Fitted photon transfer curve of the detector.")
 
 
 class PtcSolveConfig(PipelineTaskConfig, pipelineConnections=PtcSolveConnections):

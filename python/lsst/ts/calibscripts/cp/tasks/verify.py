@@ -40,19 +40,9 @@ __all__ = [
 from collections.abc import Mapping
 from typing import Any
 
-import lsst.pipe.base.connectionTypes as cT
-import numpy as np
 from lsst.images import MaskedImage
-from lsst.pex.config import ChoiceField, Field, ListField
-from lsst.pipe.base import (
-    InputQuantizedConnection,
-    OutputQuantizedConnection,
-    PipelineTask,
-    PipelineTaskConfig,
-    PipelineTaskConnections,
-    QuantumContext,
-    Struct,
-)
+from lsst.pex.config import ChoiceField, Field
+from lsst.pipe.base import InputQuantizedConnection, PipelineTaskConfig, PipelineTaskConnections, Struct
 
 from ..algorithms.cosmic_rays import CosmicRayConfig
 from ..algorithms.overscan import overscan_residual_key
@@ -63,33 +53,39 @@ from ..algorithms.verification import (
     verify_detector,
 )
 from ..camera.description import get_instrument_description
+from .base import (
+    CalibPipelineTask,
+    ProcessedImageTask,
+    clip_field,
+    cosmic_ray_grow_field,
+    cosmic_ray_threshold_field,
+    dict_input,
+    dict_output,
+    exposure_of,
+    iterations_field,
+    mask_planes_field,
+    processed_exposure,
+)
 from .image_conventions import (
     EXPOSURE_ID_KEY,
     UNITS_KEY,
     detector_geometry,
+    excluded_pixels,
     float_metadata,
     gain_key,
     read_noise_key,
-    read_without_variance,
 )
 
 
 class CpVerifyStatsConnections(PipelineTaskConnections, dimensions=("instrument", "exposure", "detector")):
     """Connections of `CpVerifyStatsTask`."""
 
-    inputExp = cT.Input(
-        name="verifyBiasProc",
-        doc="Exposure processed with the calibration under test.",
-        storageClass="MaskedImageV2",
-        dimensions=("instrument", "exposure", "detector"),
-        # Read by runQuantum without the variance, which no test uses.
-        deferLoad=True,
-    )
-    outputStats = cT.Output(
-        name="verifyBiasDetStats",
-        doc="Per-amplifier statistics and test results of one detector.",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument", "exposure", "detector"),
+    # Read without the variance, which no test uses.
+    inputExp = processed_exposure("verifyBiasProc", "Exposure processed with the calibration under test.")
+    outputStats = dict_output(
+        "verifyBiasDetStats",
+        "Per-amplifier statistics and test results of one detector.",
+        ("instrument", "exposure", "detector"),
     )
 
 
@@ -105,10 +101,8 @@ class CpVerifyStatsConfig(PipelineTaskConfig, pipelineConnections=CpVerifyStatsC
             "FLAT": "NOISE <= sqrt(MEAN), SCATTER",
         },
     )
-    clip = Field[float](
-        doc="Clip of the statistics, sigma. Default: 5.0.", default=5.0, check=lambda v: v > 0
-    )
-    nIter = Field[int](doc="Clip iterations. Default: 3.", default=3, check=lambda v: v >= 1)
+    clip = clip_field(5.0, "the statistics")
+    nIter = iterations_field()
     noiseTolerance = Field[float](
         doc="NOISE passes if |NOISE - read noise| / read noise <= this. Default: 0.05.", default=0.05
     )
@@ -118,12 +112,8 @@ class CpVerifyStatsConfig(PipelineTaskConfig, pipelineConnections=CpVerifyStatsC
     scatterTolerance = Field[float](
         doc="Flat SCATTER passes if the amp means' scatter / mean <= this. Default: 0.05.", default=0.05
     )
-    crThreshold = Field[float](
-        doc="Cosmic rays for CR_NOISE: this many NOISE above the background. Default: 5.0.", default=5.0
-    )
-    crGrow = Field[int](
-        doc="Cosmic-ray growth radius, pixels. Default: 2.", default=2, check=lambda v: v >= 0
-    )
+    crThreshold = cosmic_ray_threshold_field(5.0, "the background (for CR_NOISE; sigma: NOISE)")
+    crGrow = cosmic_ray_grow_field()
     readNoiseSource = ChoiceField[str](
         doc="Read noise of the NOISE test. Default: ISR.",
         default="ISR",
@@ -135,35 +125,15 @@ class CpVerifyStatsConfig(PipelineTaskConfig, pipelineConnections=CpVerifyStatsC
             "per-row overscan subtraction.",
         },
     )
-    maskPlanes = ListField[str](
-        doc="Pixels with these mask planes are ignored. Default: ['BAD', 'SAT'].", default=["BAD", "SAT"]
-    )
+    maskPlanes = mask_planes_field(["BAD", "SAT"])
 
 
-class CpVerifyStatsTask(PipelineTask):
+class CpVerifyStatsTask(ProcessedImageTask):
     """Measure and test one processed exposure of one detector."""
 
     ConfigClass = CpVerifyStatsConfig
     _DefaultName = "cpVerifyStats"
     config: CpVerifyStatsConfig
-
-    def runQuantum(
-        self,
-        butlerQC: QuantumContext,
-        inputRefs: InputQuantizedConnection,
-        outputRefs: OutputQuantizedConnection,
-    ) -> None:
-        """Read the processed exposure without its variance, and run.
-
-        Parameters
-        ----------
-        butlerQC
-            Butler access limited to this quantum.
-        inputRefs, outputRefs
-            The quantum's datasets.
-        """
-        handle = butlerQC.get(inputRefs.inputExp)
-        butlerQC.put(self.run(read_without_variance(handle)), outputRefs)
 
     def run(self, inputExp: MaskedImage) -> Struct:
         """Compute the DetStats of one exposure and detector.
@@ -187,10 +157,7 @@ class CpVerifyStatsTask(PipelineTask):
         config = self.config
         metadata = inputExp.metadata
         geometry = detector_geometry(metadata)
-        names = [plane for plane in config.maskPlanes if plane in inputExp.mask.schema.names]
-        mask = np.zeros(inputExp.image.array.shape, dtype=bool)
-        for name in names:
-            mask |= inputExp.mask.get(name)
+        mask = excluded_pixels(inputExp, config.maskPlanes)
         read_noise = None if config.imageType == "FLAT" else self._read_noise(metadata, geometry.amp_names)
         verify_config = VerifyConfig(
             sigma=config.clip,
@@ -237,18 +204,13 @@ class CpVerifyStatsTask(PipelineTask):
 class CpVerifyExposureConnections(PipelineTaskConnections, dimensions=("instrument", "exposure")):
     """Connections of `CpVerifyExposureTask`."""
 
-    inputStats = cT.Input(
-        name="verifyBiasDetStats",
-        doc="DetStats of every detector of the exposure.",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument", "exposure", "detector"),
-        multiple=True,
+    inputStats = dict_input(
+        "verifyBiasDetStats",
+        "DetStats of every detector of the exposure.",
+        ("instrument", "exposure", "detector"),
     )
-    outputStats = cT.Output(
-        name="verifyBiasExpStats",
-        doc="Results of every detector of one exposure.",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument", "exposure"),
+    outputStats = dict_output(
+        "verifyBiasExpStats", "Results of every detector of one exposure.", ("instrument", "exposure")
     )
 
 
@@ -264,26 +226,20 @@ class CpVerifyExposureConfig(PipelineTaskConfig, pipelineConnections=CpVerifyExp
     )
 
 
-class CpVerifyExposureTask(PipelineTask):
+class CpVerifyExposureTask(CalibPipelineTask):
     """Merge the DetStats of one exposure into its ExpStats."""
 
     ConfigClass = CpVerifyExposureConfig
     _DefaultName = "cpVerifyExposure"
     config: CpVerifyExposureConfig
 
-    def runQuantum(
-        self,
-        butlerQC: QuantumContext,
-        inputRefs: InputQuantizedConnection,
-        outputRefs: OutputQuantizedConnection,
-    ) -> None:
-        """Key each DetStats by its detector's full name, then run."""
+    def prepare_inputs(self, inputs: dict[str, Any], inputRefs: InputQuantizedConnection) -> dict[str, Any]:
+        """Key each DetStats by its detector's full name, in name order."""
         by_detector = {}
-        for ref in inputRefs.inputStats:
-            stats = butlerQC.get(ref)
+        for ref, stats in zip(inputRefs.inputStats, inputs["inputStats"], strict=True):
             name = stats.get("METADATA", {}).get("DET_NAME") or ref.dataId.records["detector"].full_name
             by_detector[str(name)] = stats
-        butlerQC.put(self.run(dict(sorted(by_detector.items()))), outputRefs)
+        return {"inputStats": dict(sorted(by_detector.items()))}
 
     def run(self, inputStats: Mapping[str, Mapping[str, Any]]) -> Struct:
         """Merge detectors.
@@ -310,41 +266,30 @@ class CpVerifyExposureTask(PipelineTask):
 class CpVerifyRunConnections(PipelineTaskConnections, dimensions=("instrument",)):
     """Connections of `CpVerifyRunTask`."""
 
-    inputStats = cT.Input(
-        name="verifyBiasExpStats",
-        doc="ExpStats of every exposure of the run.",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument", "exposure"),
-        multiple=True,
+    inputStats = dict_input(
+        "verifyBiasExpStats", "ExpStats of every exposure of the run.", ("instrument", "exposure")
     )
-    outputStats = cT.Output(
-        name="verifyBiasStats",
-        doc="Results of every exposure of the run.",
-        storageClass="StructuredDataDict",
-        dimensions=("instrument",),
-    )
+    outputStats = dict_output("verifyBiasStats", "Results of every exposure of the run.", ("instrument",))
 
 
 class CpVerifyRunConfig(PipelineTaskConfig, pipelineConnections=CpVerifyRunConnections):
     """Configuration of `CpVerifyRunTask` (no options)."""
 
 
-class CpVerifyRunTask(PipelineTask):
+class CpVerifyRunTask(CalibPipelineTask):
     """Merge the ExpStats of a run into the run's Stats."""
 
     ConfigClass = CpVerifyRunConfig
     _DefaultName = "cpVerifyRun"
     config: CpVerifyRunConfig
 
-    def runQuantum(
-        self,
-        butlerQC: QuantumContext,
-        inputRefs: InputQuantizedConnection,
-        outputRefs: OutputQuantizedConnection,
-    ) -> None:
-        """Key each ExpStats by its exposure id, then run."""
-        by_exposure = {int(ref.dataId["exposure"]): butlerQC.get(ref) for ref in inputRefs.inputStats}
-        butlerQC.put(self.run(dict(sorted(by_exposure.items()))), outputRefs)
+    def prepare_inputs(self, inputs: dict[str, Any], inputRefs: InputQuantizedConnection) -> dict[str, Any]:
+        """Key each ExpStats by its exposure id, in exposure order."""
+        by_exposure = {
+            exposure_of(ref): stats
+            for ref, stats in zip(inputRefs.inputStats, inputs["inputStats"], strict=True)
+        }
+        return {"inputStats": dict(sorted(by_exposure.items()))}
 
     def run(self, inputStats: Mapping[int | str, Mapping[str, Any]]) -> Struct:
         """Merge exposures.
