@@ -41,6 +41,15 @@ When the child has exited, members of the group left behind (``-j``
 workers of a pipetask that was killed) are killed too (Linux: found in
 ``/proc``).
 
+Commands that start process groups of their own (bps with Parsl: its
+worker pool runs in a group of its own, re-parented to init) stay in the
+supervisor's session, which nothing in the job leaves. So the supervisor
+kills every process of its **session**, not only of its group, when its
+parent dies or its command has exited, and the OCPS stops a job by
+signalling every process group of the session (`session_groups`). For
+pipetask, whose processes are all in one group, group and session are the
+same.
+
 Other platforms
 ---------------
 ``PR_SET_PDEATHSIG`` exists only on Linux. Elsewhere (macOS, BSD) the
@@ -63,6 +72,8 @@ __all__ = [
     "SUPERVISOR_MODULE",
     "group_members",
     "main",
+    "session_groups",
+    "session_members",
     "set_parent_death_signal",
     "shell_exit_code",
     "supervised_command",
@@ -164,6 +175,62 @@ def set_parent_death_signal(signum: int) -> bool:
         return False
 
 
+def _proc_stats() -> list[tuple[int, str, int, int]] | None:
+    """Return (pid, state, pgrp, session) of every process, or None without ``/proc``."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    stats = []
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid pgrp session ..."; comm may contain spaces.
+            state, _, pgrp, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
+            stats.append((int(stat.parent.name), state, int(pgrp), int(session)))
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+    return stats
+
+
+def session_members(sid: int) -> list[tuple[int, int]]:
+    """Return the running (not zombie) processes of a session and their groups.
+
+    Reads ``/proc`` (Linux); elsewhere asks the kernel whether the process
+    group ``sid`` (the session leader's) has any member, and returns
+    ``[(sid, sid)]`` if so.
+
+    Parameters
+    ----------
+    sid : `int`
+        Session id (the pid of the session leader: the job supervisor).
+
+    Returns
+    -------
+    members : `list` [`tuple` [`int`, `int`]]
+        ``(pid, pgid)`` of each living member.
+    """
+    stats = _proc_stats()
+    if stats is None:
+        return [(sid, sid)] if group_members(sid) else []
+    return [(pid, pgrp) for pid, state, pgrp, session in stats if session == sid and state not in ("Z", "X")]
+
+
+def session_groups(sid: int) -> list[int]:
+    """Return the process groups with living members in a session, the leader's first.
+
+    Parameters
+    ----------
+    sid : `int`
+        Session id.
+
+    Returns
+    -------
+    pgids : `list` [`int`]
+        Process group ids.
+    """
+    groups = sorted({pgid for _, pgid in session_members(sid)}, key=lambda pgid: (pgid != sid, pgid))
+    return groups
+
+
 def group_members(pgid: int) -> list[int]:
     """Return the running (not zombie) processes of a process group.
 
@@ -180,8 +247,8 @@ def group_members(pgid: int) -> list[int]:
     pids : `list` [`int`]
         Process ids of the group's living members.
     """
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
+    stats = _proc_stats()
+    if stats is None:
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
@@ -189,16 +256,7 @@ def group_members(pgid: int) -> list[int]:
         except PermissionError:
             pass
         return [pgid]
-    members = []
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid pgrp ..."; comm may contain spaces.
-            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended while we looked
-        if int(pgrp) == pgid and state not in ("Z", "X"):
-            members.append(int(stat.parent.name))
-    return members
+    return [pid for pid, state, pgrp, _ in stats if pgrp == pgid and state not in ("Z", "X")]
 
 
 class _Supervisor:
@@ -215,16 +273,22 @@ class _Supervisor:
         return os.getppid() == self.parent_pid
 
     def kill_group(self) -> None:
-        """Kill the whole group, this process included (the parent is gone)."""
+        """Kill the whole session, this process included (the parent is gone)."""
+        own = os.getpgrp()
+        others = [pgid for pgid in session_groups(os.getsid(0)) if pgid != own]
+        also = f" and process group(s) {', '.join(map(str, others))} of its session" if others else ""
         with contextlib.suppress(OSError):
             os.write(
                 2,
                 (
                     f"job supervisor: parent process {self.parent_pid} is gone; killing process "
-                    f"group {os.getpgrp()} (pipetask and its workers) with SIGKILL\n"
+                    f"group {own} (pipetask and its workers){also} with SIGKILL\n"
                 ).encode(),
             )
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+        for pgid in others:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        os.killpg(own, signal.SIGKILL)
         os._exit(128 + signal.SIGKILL)  # only if the signal could not be sent
 
     def on_parent_death_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -265,9 +329,9 @@ class _Supervisor:
                 os.close(pidfd)
 
     def kill_leftovers(self) -> None:
-        """Kill members of the group other than this process (orphaned workers)."""
+        """Kill members of the session other than this process (orphaned workers)."""
         me = os.getpid()
-        for pid in group_members(os.getpgrp()):
+        for pid, _ in session_members(os.getsid(0)):
             if pid != me:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)

@@ -23,13 +23,17 @@ __all__ = [
     "FAILED_EXIT_CODE",
     "JobParameters",
     "JobPhase",
+    "JobProcess",
     "JobRequestError",
     "OcpsJob",
     "build_pipetask_command",
+    "describe_failed_quanta",
     "failure_reason",
     "job_log_path",
     "output_collection",
+    "read_log_tail",
     "resolve_pipeline",
+    "running_quanta",
 ]
 
 import asyncio
@@ -62,7 +66,7 @@ from ..cp.butler.pipetask_options import (
     check_pipeline,
     parse_job_config,
 )
-from .job_supervisor import group_members, shell_exit_code, supervised_command
+from .job_supervisor import session_groups, session_members, shell_exit_code, supervised_command
 
 ABORTED_EXIT_CODE = 255
 """Exit code of an aborted job, as the production OCPS reports it."""
@@ -417,6 +421,148 @@ def failure_reason(log_text: str, exit_code: int | None = None, log_path: str | 
     return reason
 
 
+def describe_failed_quanta(log_text: str) -> str | None:
+    """Name the quanta a pipetask log says failed, with the first exception.
+
+    Parameters
+    ----------
+    log_text : `str`
+        pipetask output (``pipetask run`` or ``pipetask run-qbb``).
+
+    Returns
+    -------
+    text : `str` or `None`
+        E.g. "task isr failed on {instrument: 'LATISS', detector: 0, ...}:
+        ValueError: ..." or "3 quanta failed (tasks isr, cpBiasCombine);
+        first: ...", or None if no quantum failed.
+    """
+    failed = _summarize_log(log_text).failed
+    return _failed_text(failed) if failed else None
+
+
+def running_quanta(log_text: str) -> str | None:
+    """Name the quanta a pipetask log shows started and not finished.
+
+    Parameters
+    ----------
+    log_text : `str`
+        pipetask output.
+
+    Returns
+    -------
+    text : `str` or `None`
+        E.g. "cpBiasCombine on {instrument: 'LATISS', detector: 0}", at
+        most three quanta named; None if none is running.
+    """
+    running = _summarize_log(log_text).running
+    return _quanta_text(list(running)) if running else None
+
+
+def read_log_tail(path: Path, size: int = _LOG_TAIL_BYTES) -> str:
+    """Return the last ``size`` bytes of a log as text ("" if it does not exist).
+
+    Parameters
+    ----------
+    path : `~pathlib.Path`
+        The log.
+    size : `int`, optional
+        Bytes to read from the end.
+    """
+    try:
+        with path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - size))
+            return log.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+class JobProcess:
+    """What runs for a job under the job supervisor, and how its end is read.
+
+    The base class is the pipetask job: one ``pipetask run`` whose exit
+    code is the outcome and whose output in the job log says why it
+    failed (`failure_reason`). Other executors (see
+    `lsst.ts.calibscripts.simulator.executors`) subclass it to read their
+    own outcome and logs.
+
+    Parameters
+    ----------
+    command : `~collections.abc.Sequence` [`str`]
+        The command line (run without a shell, under the supervisor).
+    env : `~collections.abc.Mapping` [`str`, `str`]
+        Its environment.
+    cwd : `~pathlib.Path`, optional
+        Its working directory (default: the OCPS's).
+    notes : `~collections.abc.Sequence` [`str`], optional
+        Lines for the job log, written after the command line.
+
+    Attributes
+    ----------
+    program : `str`
+        What the job log and messages call the process (``pipetask``).
+    """
+
+    program = "pipetask"
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        cwd: Path | None = None,
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.command = list(command)
+        self.env = dict(env)
+        self.cwd = cwd
+        self.notes = list(notes)
+
+    async def conclude(self, exit_code: int, log_path: Path, log: Callable[[str], None]) -> str | None:
+        """Read the outcome once the process has exited by itself.
+
+        Parameters
+        ----------
+        exit_code : `int`
+            Its exit code (128 + N if killed by signal N).
+        log_path : `~pathlib.Path`
+            The job log (the process's output is in it).
+        log : callable
+            Writes one ``ocps:`` line to the job log.
+
+        Returns
+        -------
+        reason : `str` or `None`
+            None if the job succeeded, else why it failed (one line ending
+            with the log path).
+        """
+        if exit_code == 0:
+            return None
+        # In a thread: a long log takes a tenth of a second to read.
+        return failure_reason(await asyncio.to_thread(read_log_tail, log_path), exit_code, log_path)
+
+    async def running_text(self, log_path: Path) -> str | None:
+        """Name what is running now (for the reason of a job over its time limit).
+
+        Parameters
+        ----------
+        log_path : `~pathlib.Path`
+            The job log.
+        """
+        return running_quanta(await asyncio.to_thread(read_log_tail, log_path))
+
+    async def after_stop(self, log: Callable[[str], None]) -> None:
+        """Tidy up once a stopped process (abort, time limit) is gone.
+
+        Nothing for pipetask: what it wrote stays in its own output run.
+
+        Parameters
+        ----------
+        log : callable
+            Writes one ``ocps:`` line to the job log.
+        """
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -504,6 +650,7 @@ class OcpsJob:
         self._abort_requested = asyncio.Event()
         self._abort_reason = ""
         self._process: asyncio.subprocess.Process | None = None
+        self._job_process: JobProcess | None = None
 
     @property
     def output_collection(self) -> str:
@@ -555,13 +702,14 @@ class OcpsJob:
         self,
         prerequisites: Sequence[OcpsJob],
         *,
-        command: Sequence[str],
+        command: Sequence[str] = (),
         repo: str,
-        env: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
         time_limit: float,
         kill_grace: float = 5.0,
         injected_fault: str | None = None,
         on_start: Callable[[], Awaitable[None]] | None = None,
+        process: JobProcess | None = None,
     ) -> None:
         """Run the job to a final phase; never raises for a failed job.
 
@@ -569,12 +717,13 @@ class OcpsJob:
         ----------
         prerequisites : `~collections.abc.Sequence` [`OcpsJob`]
             Jobs that must finish (completed) before this one starts.
-        command : `~collections.abc.Sequence` [`str`]
-            pipetask command line (see `build_pipetask_command`).
+        command : `~collections.abc.Sequence` [`str`], optional
+            pipetask command line (see `build_pipetask_command`), if no
+            ``process`` is given.
         repo : `str`
             Butler repository (for the result).
-        env : `~collections.abc.Mapping` [`str`, `str`]
-            Environment of the pipetask process.
+        env : `~collections.abc.Mapping` [`str`, `str`], optional
+            Environment of the pipetask process, if no ``process`` is given.
         time_limit : `float`
             Seconds pipetask may run before it is stopped (phase error).
         kill_grace : `float`, optional
@@ -585,8 +734,14 @@ class OcpsJob:
         on_start : callable, optional
             Coroutine function awaited once the prerequisites are done,
             just before pipetask starts.
+        process : `JobProcess`, optional
+            What to run and how to read its outcome (another executor than
+            pipetask); default: ``JobProcess(command, env)``.
         """
-        self.command = list(command)
+        if process is None:
+            process = JobProcess(command, env if env is not None else {})
+        self._job_process = process
+        self.command = list(process.command)
         self.repo = repo
         try:
             self._write_header()
@@ -596,12 +751,14 @@ class OcpsJob:
                 await on_start()
             self._log(f"command: {shlex.join(self.command)}")
             for name in (CP_PIPE_DIR_VARIABLE, CP_VERIFY_DIR_VARIABLE):
-                self._log(f"environment {name}={env.get(name, '')}")
+                self._log(f"environment {name}={process.env.get(name, '')}")
+            for note in process.notes:
+                self._log(note)
             if injected_fault is not None:
-                self._log(f"FAULT INJECTED: {injected_fault}; pipetask was not run")
+                self._log(f"FAULT INJECTED: {injected_fault}; {process.program} was not run")
                 self._finish(JobPhase.ERROR, FAILED_EXIT_CODE, injected_fault)
                 return
-            await self._run_pipetask(env, time_limit, kill_grace)
+            await self._run_process(process, time_limit, kill_grace)
         except Exception as e:
             # A job must always end with a result; anything unexpected
             # (disk full, no pipetask executable...) becomes its error.
@@ -631,7 +788,8 @@ class OcpsJob:
                 for wait in waits:
                     wait.cancel()
         if self._abort_requested.is_set():
-            self._log(f"aborted before pipetask started: {self._abort_reason}")
+            program = self._job_process.program if self._job_process is not None else "pipetask"
+            self._log(f"aborted before {program} started: {self._abort_reason}")
             self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
             return False
         for job in prerequisites:
@@ -646,9 +804,10 @@ class OcpsJob:
                 return False
         return True
 
-    async def _run_pipetask(self, env: Mapping[str, str], time_limit: float, kill_grace: float) -> None:
+    async def _run_process(self, process: JobProcess, time_limit: float, kill_grace: float) -> None:
+        program = process.program
         if self._abort_requested.is_set():
-            self._log(f"aborted before pipetask started: {self._abort_reason}")
+            self._log(f"aborted before {program} started: {self._abort_reason}")
             self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
             return
         if shutil.which(self.command[0]) is None:
@@ -657,8 +816,8 @@ class OcpsJob:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self.command[0])
         self.start_time = _now()
         with self.log_path.open("ab") as log:
-            # The supervisor leads a new process group (= session) and runs
-            # pipetask in it: abort stops pipetask and its -j worker
+            # The supervisor leads a new session (and process group) and
+            # runs pipetask in it: abort stops pipetask and its -j worker
             # processes together, and the supervisor kills them all if this
             # process dies (see job_supervisor).
             self._process = await asyncio.create_subprocess_exec(
@@ -666,15 +825,17 @@ class OcpsJob:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
-                env=dict(env),
+                env=process.env,
+                cwd=process.cwd,
                 start_new_session=True,
             )
         self.pid = self._process.pid
         self.phase = JobPhase.EXECUTING
-        self._log(f"pipetask started under the job supervisor (process group {self.pid})")
+        self._log(f"{program} started under the job supervisor (process group {self.pid})")
         self.log.info(
-            "Job %s started: pipetask %s on %r (pid %d)",
+            "Job %s started: %s %s on %r (pid %d)",
             self.job_id,
+            program,
             resolve_pipeline(self.parameters.pipeline),
             self.parameters.data_query,
             self.pid,
@@ -692,29 +853,30 @@ class OcpsJob:
             # -j workers of a pipetask killed by a signal may be left.
             self._signal_group(signal.SIGKILL)
             if exit_code == 0:
-                self._log("pipetask exited with code 0")
-                self._finish(JobPhase.COMPLETED, 0, None)
+                self._log(f"{program} exited with code 0")
+            reason = await process.conclude(exit_code, self.log_path, self._log)
+            if reason is None:
+                self._finish(JobPhase.COMPLETED, exit_code, None)
             else:
-                # In a thread: a long log takes a tenth of a second to read.
-                log_tail = await asyncio.to_thread(self._read_log_tail)
-                reason = failure_reason(log_tail, exit_code, self.log_path)
                 self._log(f"failed: {reason}")
-                self._finish(JobPhase.ERROR, exit_code, reason)
+                self._finish(JobPhase.ERROR, exit_code or FAILED_EXIT_CODE, reason)
             return
         exit_wait.cancel()
         if abort_wait in done:
-            self._log(f"aborting: {self._abort_reason}; stopping pipetask (process group {self.pid})")
+            self._log(f"aborting: {self._abort_reason}; stopping {program} (process group {self.pid})")
             await self._stop_process(kill_grace)
-            self._log(f"aborted; pipetask stopped with code {self._returncode_text()}")
+            self._log(f"aborted; {program} stopped with code {self._returncode_text()}")
+            await process.after_stop(self._log)
             self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
             return
         reason = f"job exceeded its time limit of {time_limit:g} s and was stopped"
-        running = _summarize_log(await asyncio.to_thread(self._read_log_tail)).running
+        running = await process.running_text(self.log_path)
         if running:
-            reason += f" while running {_quanta_text(list(running))}"
+            reason += f" while running {running}"
         reason += f"; log: {self.log_path}"
         self._log(reason)
         await self._stop_process(kill_grace)
+        await process.after_stop(self._log)
         assert self._process.returncode is not None
         self._finish(JobPhase.ERROR, shell_exit_code(self._process.returncode), reason)
 
@@ -723,17 +885,14 @@ class OcpsJob:
             return "unknown"
         return str(shell_exit_code(self._process.returncode))
 
-    def _read_log_tail(self) -> str:
-        with self.log_path.open("rb") as log:
-            log.seek(0, os.SEEK_END)
-            log.seek(max(0, log.tell() - _LOG_TAIL_BYTES))
-            return log.read().decode(errors="replace")
-
     async def _stop_process(self, grace: float) -> None:
-        """Stop pipetask's process group: SIGTERM, then SIGKILL after ``grace`` s.
+        """Stop the job's processes: SIGTERM, then SIGKILL after ``grace`` s.
 
-        Returns once no process of the group is left running, so that an
-        aborted job never leaves pipetask workers behind.
+        Every process group of the supervisor's session is signalled
+        (pipetask: the one group of the supervisor, pipetask and its
+        workers; bps: also Parsl's worker pool, which runs in a group of
+        its own). Returns once no process of the session is left running,
+        so that an aborted job never leaves workers behind.
         """
         process = self._process
         if process is None or self.pid is None:
@@ -745,21 +904,25 @@ class OcpsJob:
             except TimeoutError:
                 self._signal_group(signal.SIGKILL)
                 await process.wait()
-        # Workers of "-j N" may outlive a killed parent: clear the group and
-        # wait for the signals to take effect (delivery is asynchronous).
+        # Workers of "-j N" may outlive a killed parent: clear the session
+        # and wait for the signals to take effect (delivery is asynchronous).
         self._signal_group(signal.SIGKILL)
         deadline = asyncio.get_running_loop().time() + grace
-        while members := group_members(self.pid):
+        while members := [pid for pid, _ in session_members(self.pid)]:
             if asyncio.get_running_loop().time() > deadline:
                 self.log.error("Job %s: processes %s would not die", self.job_id, members)
                 break
             await asyncio.sleep(_GROUP_POLL_INTERVAL)
 
     def _signal_group(self, signum: signal.Signals) -> None:
+        """Send ``signum`` to every process group of the job's session."""
         if self.pid is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
+        # The supervisor's own group first: it may have no member left
+        # while others of the session still run.
+        for pgid in dict.fromkeys([self.pid, *session_groups(self.pid)]):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signum)
 
     def _finish(self, phase: JobPhase, exit_code: int, error: str | None) -> None:
         if self.finished.is_set():
