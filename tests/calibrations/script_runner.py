@@ -14,6 +14,7 @@ from lsst.ts.calibscripts import sal
 from lsst.ts.calibscripts.calibrations import BaseMakeCalibrations
 from lsst.ts.calibscripts.sal import ScriptState
 from lsst.ts.calibscripts.simulator.observatory import ObservatoryConfig, SimulatedObservatory
+from lsst.ts.calibscripts.simulator.reference_calibrations import BootstrapPlan
 
 #: Observatory seconds per wall-clock second in tests.
 TIME_SCALE = 0.002
@@ -52,10 +53,27 @@ class LogWatch:
 
 @asynccontextmanager
 async def observatory(
-    var_dir: Path, instrument: str = "LATISS", geometry: str = "reduced"
+    var_dir: Path,
+    instrument: str = "LATISS",
+    geometry: str = "reduced",
+    *,
+    repo: Path | None = None,
+    bootstrap: bool | None = None,
+    bootstrap_plan: BootstrapPlan | None = None,
 ) -> AsyncIterator[SimulatedObservatory]:
+    """Run a simulated observatory (repository ``<var_dir>/repo/<instrument>`` unless given).
+
+    New repositories get no reference calibrations (tests/conftest.py sets
+    ``CALIBSCRIPTS_BOOTSTRAP=0``) unless ``bootstrap`` is true.
+    """
     config = ObservatoryConfig(
-        instrument=instrument, var_dir=var_dir, time_scale=TIME_SCALE, geometry=geometry
+        instrument=instrument,
+        repo=repo,
+        var_dir=var_dir,
+        time_scale=TIME_SCALE,
+        geometry=geometry,
+        bootstrap=bootstrap,
+        bootstrap_plan=bootstrap_plan or BootstrapPlan(),
     )
     async with SimulatedObservatory(config, domain=sal.Domain()) as running:
         yield running
@@ -73,7 +91,8 @@ async def run_script(
 
     ``repo`` and ``n_processes`` are filled in unless given.
     """
-    text = config if isinstance(config, str) else yaml.safe_dump(config)
+    # No options at all (the Daily Default) is an empty text, not "{}".
+    text = config if isinstance(config, str) else (yaml.safe_dump(config) if config else "")
     parsed = yaml.safe_load(text) or {}
     extra = {
         k: v

@@ -118,7 +118,7 @@ async def test_ocps_job_failure_names_job_and_log(tmp_path: Path) -> None:
         run = await run_script(
             obs,
             MakeLatissCalibrations,
-            {"script_mode": "BIAS", "n_bias": 2, "generate_calibrations": True, "calib_collection": "x/calib"},
+            {"script_mode": "BIAS", "n_bias": 2, "generate_calibrations": True, "calib_collection": "x/c"},
         )
     assert run.final_state == ScriptState.FAILED
     assert "bias generation) failed with exit code 1" in run.reason

@@ -37,6 +37,8 @@ def test_simulated_bias_run_and_repo_choice(tmp_path: Path) -> None:
     assert f"Butler repository: {repo}" in result.stdout
     assert "Components ENABLED: ATSpectrograph, ATCamera, ATHeaderService, ATOODS, OCPS:1" in result.stdout
     assert "Collections: raws LATISS/raw/all" in result.stdout
+    # The job logs live with the repository, not in the var dir.
+    assert f"OCPS job logs: {repo}/simulated-scratch/uws/<jobId>/outs/ocps.log" in result.stdout
     assert "Checkpoint 3/4" in result.stdout
     assert result.stdout.rstrip().endswith("Final state: DONE")
     assert (repo / "butler.yaml").is_file()
