@@ -152,3 +152,6 @@ async def test_bootstrapped_repository_runs_the_daily_default(tmp_path: Path) ->
         )
         for product, ref in reference.items():
             assert find(butler, product, "LATISS/calib", exposure.timespan) == ref
+    # Asked again (calibscripts sim --bootstrap): nothing is missing, nothing is made.
+    async with observatory(tmp_path, bootstrap=True) as again:
+        assert again.bootstrapped == []
