@@ -47,7 +47,9 @@ ALLOWED: dict[str, set[str]] = {
         "resources",
     },
     "queue": {"sal", "script", "resources"},
-    "ui": {"sal", "script", "queue", "simulator", "resources"},
+    # The results report reads the Butler (cp) and judges with the scripts' majority rule.
+    "report": {"cp.camera", "cp.algorithms", "cp.butler", "calibrations", "observations", "resources"},
+    "ui": {"sal", "script", "queue", "simulator", "report", "resources"},
 }
 
 
