@@ -10,6 +10,7 @@ Usage::
     calibscripts sim LATISS|LSSTComCam [--repo PATH] [--time-scale X]
     calibscripts queue ATQueue|MTQueue [--standard DIR] [--external DIR]
     calibscripts ui [--queue ATQueue|MTQueue] [--port N] [--with-queue] [--simulate LATISS|LSSTComCam]
+    calibscripts report REPO COLLECTION [COLLECTION ...] [-o DIR]
 
 Adding a group (``sim``, ``queue``, ``ui``...): write a function
 ``_add_<group>_commands(subparsers)`` that adds one parser whose
@@ -248,12 +249,27 @@ def _add_ui_commands(subparsers: Any) -> None:
     add_ui_command(subparsers)
 
 
+def _add_report_commands(subparsers: Any) -> None:
+    # report.cli imports nothing heavy; the Butler and matplotlib load when the command runs.
+    from .report.cli import REPORT_DESCRIPTION, REPORT_HELP, add_report_arguments
+
+    report = add_command(subparsers, "report", _report, help=REPORT_HELP, description=REPORT_DESCRIPTION)
+    add_report_arguments(report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report.cli import run_report
+
+    return run_report(args)
+
+
 _COMMAND_GROUPS: list[Callable[[Any], None]] = [
     _add_repo_commands,
     _add_pipelines_commands,
     _add_sim_commands,
     _add_queue_commands,
     _add_ui_commands,
+    _add_report_commands,
 ]
 """Functions adding one sub-command group each to the top-level parser."""
 
