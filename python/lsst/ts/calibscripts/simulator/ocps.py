@@ -1,12 +1,15 @@
-"""The simulated OCPS: runs real ``pipetask run`` jobs on request.
+"""The simulated OCPS: runs real ``pipetask run`` (or bps) jobs on request.
 
 `OcpsCsc` serves the ``OCPS`` interface (``schemas/interfaces/OCPS.yaml``)
 for one instrument (index 1 LATISS, 2 LSSTComCam) as Rubin's OCS-controlled
 pipeline service does: ``execute`` gives each job a hex id, acknowledges
-"in progress" with ``{"job_id": ...}``, runs pipetask as a subprocess with
+"in progress" with ``{"job_id": ...}``, runs the job as a subprocess with
 output collection ``u/ocps/<jobId>`` and the log in
 ``<scratch>/uws/<jobId>/outs/ocps.log``, writes ``job_result`` and then
-completes the command. See ``doc/simulator-ocps.rst``.
+completes the command. What runs for a job is its executor's choice
+(`lsst.ts.calibscripts.simulator.executors`): one ``pipetask run`` (the
+default) or a bps submission with the Parsl plugin. See
+``doc/simulator-ocps.rst`` and ``doc/scaling-out.rst``.
 """
 
 from __future__ import annotations
@@ -23,21 +26,19 @@ __all__ = [
 import asyncio
 import dataclasses
 import json
-import shutil
-import sys
 import uuid
 from pathlib import Path
 
 from .. import sal
 from ..cp.butler.instrument import instrument_names
-from ..cp.butler.pipeline_locations import pipeline_environment
 from ..cp.butler.repository import raw_collection
+from .executors.base import JobExecutor, JobRequest
+from .executors.pipetask import PipetaskExecutor
 from .ocps_job import (
     JobParameters,
     JobPhase,
     JobRequestError,
     OcpsJob,
-    build_pipetask_command,
     job_log_path,
 )
 
@@ -133,6 +134,12 @@ class OcpsCsc(sal.BaseCsc):
     pipetask : `str` or `~pathlib.Path`, optional
         pipetask executable; default: the one next to this Python, else
         the one on ``PATH``.
+    executor : `~lsst.ts.calibscripts.simulator.executors.base.JobExecutor`, optional
+        What runs each job; default: a
+        `~lsst.ts.calibscripts.simulator.executors.pipetask.PipetaskExecutor`
+        with ``pipetask``. A
+        `~lsst.ts.calibscripts.simulator.executors.bps.BpsExecutor` runs
+        them through bps with the Parsl plugin.
     job_time_limit : `float`, optional
         Seconds a pipetask run may take before it is stopped (phase
         error); also the time promised in the in-progress acknowledgement.
@@ -153,6 +160,8 @@ class OcpsCsc(sal.BaseCsc):
         Root of the job directories.
     faults : `OcpsFaults`
         Injected faults.
+    executor : `~lsst.ts.calibscripts.simulator.executors.base.JobExecutor`
+        What runs each job.
     jobs : `dict` [`str`, `OcpsJob`]
         Every job accepted since start, by id, in order.
 
@@ -172,6 +181,7 @@ class OcpsCsc(sal.BaseCsc):
         instrument: str | None = None,
         faults: OcpsFaults | None = None,
         pipetask: str | Path | None = None,
+        executor: JobExecutor | None = None,
         job_time_limit: float = DEFAULT_JOB_TIME_LIMIT,
         kill_grace: float = 5.0,
         initial_state: sal.State = sal.State.STANDBY,
@@ -185,7 +195,8 @@ class OcpsCsc(sal.BaseCsc):
             )
         self.repo = repo_text if "://" in repo_text else str(Path(repo_text).expanduser().resolve())
         self.scratch_dir = Path(scratch_dir).expanduser().resolve()
-        self.pipetask = self._find_pipetask(pipetask)
+        self.executor = executor if executor is not None else PipetaskExecutor(pipetask)
+        self.pipetask = getattr(self.executor, "pipetask", None)
         self.faults = faults if faults is not None else OcpsFaults()
         self.job_time_limit = job_time_limit
         self.kill_grace = kill_grace
@@ -194,17 +205,10 @@ class OcpsCsc(sal.BaseCsc):
         super().__init__("OCPS", index, initial_state=initial_state, domain=domain)
         self.cmd_execute.allow_multiple_callbacks = True
 
-    @staticmethod
-    def _find_pipetask(pipetask: str | Path | None) -> str:
-        if pipetask is not None:
-            return str(pipetask)
-        beside = Path(sys.executable).parent / "pipetask"
-        if beside.exists():
-            return str(beside)
-        found = shutil.which("pipetask")
-        if found is None:
-            raise ValueError("pipetask not found next to this Python or on PATH; install lsst-ctrl-mpexec")
-        return found
+    async def start(self) -> None:
+        """Start the CSC and say how it runs jobs."""
+        await super().start()
+        self.log.info("OCPS for %s runs jobs with %s", self.instrument, self.executor.describe())
 
     @property
     def _in_progress_timeout(self) -> float:
@@ -255,12 +259,15 @@ class OcpsCsc(sal.BaseCsc):
         try:
             if unknown:
                 raise JobRequestError(f"unknown prerequisite job id(s): {', '.join(unknown)}")
-            command = build_pipetask_command(
-                self.pipetask,
-                repo=self.repo,
-                raw_collection=raw_collection(self.instrument),
-                job_id=job.job_id,
-                parameters=job.parameters,
+            process = await self.executor.prepare(
+                JobRequest(
+                    job_id=job.job_id,
+                    instrument=self.instrument,
+                    repo=self.repo,
+                    raw_collection=raw_collection(self.instrument),
+                    parameters=job.parameters,
+                    job_dir=job.log_path.parent.parent,
+                )
             )
         except JobRequestError as e:
             job.end_early(str(e))
@@ -273,15 +280,10 @@ class OcpsCsc(sal.BaseCsc):
                 data, timeout=self._in_progress_timeout, result=json.dumps({"job_id": job.job_id})
             )
 
-        env = pipeline_environment()
-        # Unbuffered, so that an aborted job's log still holds everything
-        # pipetask printed.
-        env["PYTHONUNBUFFERED"] = "1"
         await job.run(
             [self.jobs[job_id] for job_id in prerequisite_ids],
-            command=command,
+            process=process,
             repo=self.repo,
-            env=env,
             time_limit=self.job_time_limit,
             kill_grace=self.kill_grace,
             injected_fault=self.faults.fault_for(job.number),

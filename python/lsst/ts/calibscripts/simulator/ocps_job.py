@@ -30,6 +30,7 @@ __all__ = [
     "describe_failed_quanta",
     "failure_reason",
     "job_log_path",
+    "last_error_line",
     "output_collection",
     "read_log_tail",
     "resolve_pipeline",
@@ -440,6 +441,19 @@ def describe_failed_quanta(log_text: str) -> str | None:
     return _failed_text(failed) if failed else None
 
 
+def last_error_line(log_text: str) -> str | None:
+    """Return the last exception or ``Error:`` line of a log (shortened), if any.
+
+    Parameters
+    ----------
+    log_text : `str`
+        Output of pipetask, butler or bps; lines starting ``ocps:`` are
+        ignored.
+    """
+    line = _summarize_log(log_text).error_line
+    return None if line is None else _shorten(line, _MAX_ERROR)
+
+
 def running_quanta(log_text: str) -> str | None:
     """Name the quanta a pipetask log shows started and not finished.
 
@@ -551,13 +565,15 @@ class JobProcess:
         """
         return running_quanta(await asyncio.to_thread(read_log_tail, log_path))
 
-    async def after_stop(self, log: Callable[[str], None]) -> None:
+    async def after_stop(self, log_path: Path, log: Callable[[str], None]) -> None:
         """Tidy up once a stopped process (abort, time limit) is gone.
 
         Nothing for pipetask: what it wrote stays in its own output run.
 
         Parameters
         ----------
+        log_path : `~pathlib.Path`
+            The job log.
         log : callable
             Writes one ``ocps:`` line to the job log.
         """
@@ -866,7 +882,7 @@ class OcpsJob:
             self._log(f"aborting: {self._abort_reason}; stopping {program} (process group {self.pid})")
             await self._stop_process(kill_grace)
             self._log(f"aborted; {program} stopped with code {self._returncode_text()}")
-            await process.after_stop(self._log)
+            await process.after_stop(self.log_path, self._log)
             self._finish(JobPhase.ABORTED, ABORTED_EXIT_CODE, self._abort_reason)
             return
         reason = f"job exceeded its time limit of {time_limit:g} s and was stopped"
@@ -876,7 +892,7 @@ class OcpsJob:
         reason += f"; log: {self.log_path}"
         self._log(reason)
         await self._stop_process(kill_grace)
-        await process.after_stop(self._log)
+        await process.after_stop(self.log_path, self._log)
         assert self._process.returncode is not None
         self._finish(JobPhase.ERROR, shell_exit_code(self._process.returncode), reason)
 
