@@ -38,6 +38,7 @@ from .camera_csc import (
     SimulatedCameraCsc,
     geometry_from_name,
 )
+from .executors.settings import ExecutorSettings
 from .header_service_csc import HeaderServiceCsc
 from .image_names import STATE_DIR_NAME, file_lock
 from .oods_csc import OodsCsc
@@ -119,6 +120,9 @@ class ObservatoryConfig:
         False never makes them. Needs the OCPS.
     bootstrap_plan : `BootstrapPlan`
         How many images the reference calibrations are made of.
+    ocps_executor : `~lsst.ts.calibscripts.simulator.executors.settings.ExecutorSettings`
+        How the OCPS runs jobs: ``pipetask run`` (the default) or bps with
+        the Parsl plugin (see ``doc/scaling-out.rst``).
     """
 
     instrument: str = "LATISS"
@@ -133,6 +137,7 @@ class ObservatoryConfig:
     scratch_dir: Path | None = None
     bootstrap: bool | None = None
     bootstrap_plan: BootstrapPlan = dataclasses.field(default_factory=BootstrapPlan)
+    ocps_executor: ExecutorSettings = dataclasses.field(default_factory=ExecutorSettings)
 
     def __post_init__(self) -> None:
         if self.instrument not in INSTRUMENTS:
@@ -331,6 +336,7 @@ class SimulatedObservatory:
                 INSTRUMENTS[cfg.instrument]["ocps_index"],
                 repo=repo,
                 scratch_dir=cfg.scratch_path,
+                executor=cfg.ocps_executor.make_executor(),
                 initial_state=enabled,
                 domain=self.domain,
             )
@@ -426,6 +432,8 @@ async def serve(config: ObservatoryConfig) -> None:
             flush=True,
         )
         print(f"Job logs: {config.job_log_pattern()}", flush=True)
+        if config.with_ocps:
+            print(f"OCPS jobs run with: {config.ocps_executor.describe()}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
 
