@@ -14,7 +14,7 @@ import dataclasses
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from lsst.daf.butler import Butler
@@ -164,7 +164,7 @@ def make_report(
     collections: Sequence[str],
     directory: str | os.PathLike[str],
     *,
-    threshold: int = DEFAULT_THRESHOLD,
+    threshold: int | Mapping[str, int] = DEFAULT_THRESHOLD,
     simulated: bool | None = None,
     history: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -181,8 +181,9 @@ def make_report(
         `~lsst.ts.calibscripts.report.sources.find_run_collections`).
     directory : `str` or `os.PathLike`
         Where to write ``index.html`` and its figures (created if needed).
-    threshold : `int`, optional
-        ``number_verification_tests_threshold_<type>`` of the run (default 8).
+    threshold : `int` or mapping, optional
+        ``number_verification_tests_threshold_<type>`` of the run (default
+        8), for every type or by image type (``BIAS``...).
     simulated : `bool`, optional
         Whether the data came from the simulator (true gains shown);
         guessed from where the raws are by default.

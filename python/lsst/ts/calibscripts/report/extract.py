@@ -1148,7 +1148,7 @@ def extract_report(
     *,
     repo: str = "",
     requested: Sequence[str] = (),
-    threshold: int = DEFAULT_THRESHOLD,
+    threshold: int | Mapping[str, int] = DEFAULT_THRESHOLD,
     simulated: bool | None = None,
     history: bool = True,
     max_size: int = DEFAULT_MAX_SIZE,
@@ -1166,8 +1166,9 @@ def extract_report(
         The repository's name, to show.
     requested : sequence of `str`, optional
         The collections asked for, to show.
-    threshold : `int`, optional
-        ``number_verification_tests_threshold_<type>`` of the run.
+    threshold : `int` or mapping, optional
+        ``number_verification_tests_threshold_<type>`` of the run: one for
+        every type, or by image type (``BIAS``...; 8 for a type not given).
     simulated : `bool`, optional
         Whether the data came from the simulator; by default, whether the
         raws are where the simulated camera writes them (`is_simulated`).
@@ -1207,7 +1208,9 @@ def extract_report(
                     image_type,
                     collection,
                     generation_collection=collections.generation_of(image_type),
-                    threshold=threshold,
+                    threshold=threshold
+                    if isinstance(threshold, int)
+                    else int(threshold.get(image_type, DEFAULT_THRESHOLD)),
                     progress=progress,
                 )
             )

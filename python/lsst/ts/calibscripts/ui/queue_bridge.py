@@ -64,7 +64,7 @@ MAX_PENDING_UPDATES = 10_000
 #: Scripts remembered; beyond it, scripts the queue no longer lists are forgotten.
 MAX_SCRIPTS = 1000
 
-UpdateKind = Literal["queue", "script", "log", "available"]
+UpdateKind = Literal["queue", "script", "log", "available", "results"]
 
 _log = logging.getLogger(__name__)
 
@@ -95,8 +95,9 @@ class Update:
     ----------
     kind : `str`
         ``queue`` (the queue's state and lists), ``script`` (one
-        `ScriptView`), ``log`` (one log message) or ``available`` (the
-        available scripts).
+        `ScriptView`), ``log`` (one log message), ``available`` (the
+        available scripts) or ``results`` (one script's verification
+        results and report, from `~lsst.ts.calibscripts.ui.reports.ReportService`).
     data : `dict`
         JSON-compatible content.
     """
@@ -198,6 +199,8 @@ class QueueBridge:
         self._queue_state = QueueState()
         self._available: tuple[list[str], list[str]] | None = None
         self._views: dict[int, ScriptView] = {}
+        # The configuration of each script added (or requeued) from this bridge.
+        self._configs: dict[int, str] = {}
         self._logs: dict[int, collections.deque[dict[str, Any]]] = {}
         self._log_seq = 0
         self._available_waiters: list[asyncio.Future[dict[str, list[str]]]] = []
@@ -302,6 +305,22 @@ class QueueBridge:
         """Return what is known of a script, or None."""
         return self._views.get(sal_index)
 
+    def script_config(self, sal_index: int) -> str | None:
+        """Return the configuration a script was added with from this bridge, or None."""
+        return self._configs.get(sal_index)
+
+    def publish(self, kind: UpdateKind, data: dict[str, Any]) -> None:
+        """Hand an update to every subscriber (the report service's ``results``).
+
+        Parameters
+        ----------
+        kind : `str`
+            What changed (see `Update`).
+        data : `dict`
+            JSON-compatible content.
+        """
+        self._publish(kind, data)
+
     def log_messages(self, sal_index: int) -> list[dict[str, Any]]:
         """Return the log messages kept for a script (or the queue: its own index), oldest first.
 
@@ -396,6 +415,7 @@ class QueueBridge:
         ack = await self._command(
             "add", **request.command_fields(), location=int(location), locationSalIndex=location_sal_index
         )
+        self._configs[int(ack.result)] = request.config
         return int(ack.result)
 
     async def requeue(
@@ -414,6 +434,8 @@ class QueueBridge:
             location=int(location),
             locationSalIndex=location_sal_index,
         )
+        if sal_index in self._configs:
+            self._configs[int(ack.result)] = self._configs[sal_index]
         return int(ack.result)
 
     async def move(self, sal_index: int, *, location: Location, location_sal_index: int = 0) -> None:
@@ -662,6 +684,7 @@ class QueueBridge:
             if sal_index not in listed:
                 del self._views[sal_index]
                 self._logs.pop(sal_index, None)
+                self._configs.pop(sal_index, None)
 
     def _catch_up(self, listed: Iterable[int]) -> None:
         """Ask for the ``script`` event of the listed scripts the bridge has not heard of.

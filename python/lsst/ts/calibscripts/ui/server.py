@@ -24,6 +24,13 @@ Routes (JSON in and out; commands are ``POST`` with a JSON body):
 ``POST /api/queue/requeue``         ``{salIndex, location, locationSalIndex}``.
 ``POST /api/queue/move``            ``{salIndex, location, locationSalIndex}``.
 ``GET /api/logs/{salIndex}``        Log messages kept for a script (or the queue).
+``GET /api/results/{salIndex}``     A calibration script's results: the collections
+                                    its log named, each verification as it arrives,
+                                    its report's state (see `ReportService`).
+``GET /reports/{salIndex}/``        The script's report (made when the script ended,
+                                    or now: a page saying what is being done, that
+                                    reloads itself until the report is ready).
+``GET /reports/{salIndex}/NAME``    The report's figures.
 ==================================  ===============================================
 
 Errors are ``{"error": message}`` with 400 (bad request), 401 (no valid
@@ -52,6 +59,7 @@ __all__ = [
     "ACCESS_KEY",
     "BRIDGE_KEY",
     "CONFIG_CHECK_TIMEOUT",
+    "REPORTS_KEY",
     "STATIC_DIR",
     "SUGGESTED_OPTIONS_KEY",
     "dumps_json",
@@ -61,10 +69,12 @@ __all__ = [
 import asyncio
 import dataclasses
 import datetime
+import html
 import http.cookies
 import json
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -77,6 +87,7 @@ from ..script.config_errors import ConfigProblem
 from .access import AccessPolicy
 from .config_check import ConfigCheck, check_config, parse_schema
 from .queue_bridge import QueueBridge, QueueCommandError
+from .reports import ReportService
 
 #: Files of the page, served as they are (no build step).
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -86,6 +97,8 @@ BRIDGE_KEY = web.AppKey("bridge", QueueBridge)
 SUGGESTED_OPTIONS_KEY = web.AppKey("suggested_options", dict[str, Any])
 #: The application's `AccessPolicy`.
 ACCESS_KEY = web.AppKey("access", AccessPolicy)
+#: The application's `ReportService` (the scripts' results and reports).
+REPORTS_KEY = web.AppKey("reports", ReportService)
 #: Longest a configuration check may take (s). It runs in a worker thread,
 #: so that the event loop (the queue, the observatory, the running script)
 #: goes on meanwhile; past this time the answer is a configuration problem.
@@ -136,6 +149,7 @@ def make_app(
     *,
     suggested_options: Mapping[str, Any] | None = None,
     access: AccessPolicy | None = None,
+    reports: ReportService | None = None,
 ) -> web.Application:
     """Return the web application of the queue page.
 
@@ -152,6 +166,11 @@ def make_app(
         Which ``Host`` names are accepted and which token is required; by
         default the loopback names and no token (the policy of a server on
         ``127.0.0.1``).
+    reports : `ReportService`, optional
+        The calibration scripts' results and reports; by default one that
+        finds the scripts' repository in their configuration, else in
+        ``suggested_options["repo"]``, and writes the reports into a
+        temporary directory. The application starts and closes it.
 
     Returns
     -------
@@ -162,6 +181,8 @@ def make_app(
     app[BRIDGE_KEY] = bridge
     app[SUGGESTED_OPTIONS_KEY] = dict(suggested_options or {})
     app[ACCESS_KEY] = access or AccessPolicy.for_address("127.0.0.1")
+    repo = app[SUGGESTED_OPTIONS_KEY].get("repo")
+    app[REPORTS_KEY] = reports or ReportService(bridge, default_repo=str(repo) if repo else None)
     app.on_response_prepare.append(_prepare_response)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR)
@@ -177,11 +198,23 @@ def make_app(
     app.router.add_post("/api/queue/requeue", _requeue)
     app.router.add_post("/api/queue/move", _move)
     app.router.add_get("/api/logs/{salIndex}", _logs)
+    app.router.add_get("/api/results/{salIndex}", _results)
+    app.router.add_get("/reports/{salIndex}", _report_redirect)
+    app.router.add_get("/reports/{salIndex}/", _report_page)
+    app.router.add_get("/reports/{salIndex}/{name}", _report_file)
+
+    async def start_reports(app: web.Application) -> None:
+        app[REPORTS_KEY].start()
 
     async def end_streams(app: web.Application) -> None:
         app[BRIDGE_KEY].end_subscriptions()
 
+    async def close_reports(app: web.Application) -> None:
+        await app[REPORTS_KEY].close()
+
+    app.on_startup.append(start_reports)
     app.on_shutdown.append(end_streams)
+    app.on_cleanup.append(close_reports)
     return app
 
 
@@ -420,7 +453,11 @@ async def _index(request: web.Request) -> web.StreamResponse:
 
 
 def _snapshot(app: web.Application) -> dict[str, Any]:
-    return {**app[BRIDGE_KEY].snapshot(), "suggestedOptions": app[SUGGESTED_OPTIONS_KEY]}
+    return {
+        **app[BRIDGE_KEY].snapshot(),
+        "suggestedOptions": app[SUGGESTED_OPTIONS_KEY],
+        "results": app[REPORTS_KEY].snapshot(),
+    }
 
 
 async def _state(request: web.Request) -> web.StreamResponse:
@@ -502,6 +539,77 @@ async def _logs(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, f"{request.match_info['salIndex']!r} is not a SAL index") from None
     messages = request.app[BRIDGE_KEY].log_messages(sal_index)
     return _json_response({"salIndex": sal_index, "messages": messages})
+
+
+# --- results and reports ----------------------------------------------------------
+
+#: A report's figure file name (written by lsst.ts.calibscripts.report.build).
+_REPORT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.png$")
+
+
+def _sal_index(request: web.Request) -> int:
+    try:
+        return int(request.match_info["salIndex"])
+    except ValueError:
+        raise ApiError(400, f"{request.match_info['salIndex']!r} is not a SAL index") from None
+
+
+async def _results(request: web.Request) -> web.StreamResponse:
+    sal_index = _sal_index(request)
+    results = request.app[REPORTS_KEY].results(sal_index)
+    if results is None:
+        raise ApiError(404, f"Script {sal_index} has no results: its log named no output collection")
+    return _json_response(results.to_json())
+
+
+async def _report_redirect(request: web.Request) -> web.StreamResponse:
+    # The figures are addressed relative to the page: it must end with a slash.
+    raise web.HTTPFound(f"/reports/{_sal_index(request)}/")
+
+
+_MAKING_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{refresh}">
+<title>Report of script {sal_index}</title>
+<style>body {{ font-family: system-ui, sans-serif; margin: 2em; }} .error {{ color: #a00; }}</style></head>
+<body><h1>Report of script {sal_index}</h1><p id="report-state" class="{css}">{text}</p>
+<p><a href="/">Back to the queue</a></p></body></html>
+"""
+
+
+async def _report_page(request: web.Request) -> web.StreamResponse:
+    sal_index = _sal_index(request)
+    reports = request.app[REPORTS_KEY]
+    results = reports.request_report(sal_index)
+    if results is None:
+        raise ApiError(
+            404,
+            f"Script {sal_index} has no report: its log named no output collection "
+            "(only calibration scripts have one, and only if this page followed them).",
+        )
+    page = reports.report_directory(sal_index) / "index.html"
+    if results.state == "ready" and page.is_file():
+        return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+    if results.state == "failed":
+        text, css, refresh, status = f"The report could not be made: {results.error}", "error", 3600, 500
+    else:
+        text, css, refresh, status = f"Making the report… {results.progress}", "", 1, 202
+    body = _MAKING_PAGE.format(
+        refresh=refresh, sal_index=sal_index, css=css, text=html.escape(text, quote=True)
+    )
+    return web.Response(
+        status=status, text=body, content_type="text/html", headers={"Cache-Control": "no-cache"}
+    )
+
+
+async def _report_file(request: web.Request) -> web.StreamResponse:
+    sal_index = _sal_index(request)
+    name = request.match_info["name"]
+    reports = request.app[REPORTS_KEY]
+    results = reports.results(sal_index)
+    path = reports.report_directory(sal_index) / name
+    if results is None or results.state != "ready" or not _REPORT_FILE.match(name) or not path.is_file():
+        raise ApiError(404, f"Not found: {request.path}")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
 # --- configuration ------------------------------------------------------------

@@ -44,6 +44,7 @@ const page = {
   available: null, // {standard: [...], external: [...]}
   scripts: new Map(), // salIndex -> script (ScriptView.to_json)
   logs: new Map(), // salIndex -> log messages, oldest first
+  results: new Map(), // salIndex -> a calibration script's results and report (ReportService)
   logsLoaded: new Set(), // salIndex whose kept log has been fetched
   clockOffset: 0, // server TAI - local clock (s)
   chosen: null, // {path, isStandard}: the script under CONFIGURE
@@ -130,6 +131,7 @@ function connect() {
   on("script", onScript);
   on("log", onLog);
   on("available", onAvailable);
+  on("results", onResults);
 }
 
 function setConnection(live) {
@@ -143,6 +145,7 @@ function onSnapshot(snapshot) {
   page.suggestedOptions = snapshot.suggestedOptions || {};
   page.queue = snapshot.queue;
   page.scripts = new Map(snapshot.scripts.map((script) => [script.salIndex, script]));
+  page.results = new Map((snapshot.results || []).map((results) => [results.salIndex, results]));
   page.logsLoaded.clear();
   onAvailable(snapshot.available);
   if (snapshot.available === null) {
@@ -166,6 +169,11 @@ function onQueue(queue) {
 
 function onScript(script) {
   page.scripts.set(script.salIndex, script);
+  renderQueue();
+}
+
+function onResults(results) {
+  page.results.set(results.salIndex, results);
   renderQueue();
 }
 
@@ -610,7 +618,62 @@ function finishedItem(script) {
         })
       : null,
     FAILED_STATES.has(displayState(script)) && script.reason ? el("div", { className: "reason", text: script.reason }) : null,
-    el("div", { className: "actions" }, actionButton("Requeue", () => requeue(script.salIndex))),
+    el("div", { className: "actions" }, actionButton("Requeue", () => requeue(script.salIndex)), reportLink(script.salIndex)),
+  );
+}
+
+/** The link to a calibration script's report (null for a script whose log named no collection). */
+function reportLink(salIndex) {
+  const results = page.results.get(salIndex);
+  if (!results || results.collections.length === 0) return null;
+  const report = results.report;
+  const label = {
+    ready: "Report",
+    making: "Report (making…)",
+    waiting: "Report (waiting…)",
+    failed: "Report (failed)",
+    none: "Report",
+  }[report.state] || "Report";
+  const link = el("a", {
+    className: `report-link report-${report.state}`,
+    text: label,
+    title: report.state === "failed" ? report.error : report.progress || "Open the results report",
+    attrs: { href: report.url, target: "_blank", rel: "noopener", "data-sal-index": String(salIndex) },
+  });
+  link.addEventListener("click", (event) => event.stopPropagation());
+  return link;
+}
+
+/** The running script's verification results, each as soon as its verification job has finished. */
+function verificationResults(salIndex) {
+  const results = page.results.get(salIndex);
+  if (!results || results.verifications.length === 0) return null;
+  const rows = results.verifications.map((v) => {
+    if (v.error) {
+      return el("tr", { className: "fail", attrs: { "data-image-type": v.imageType } },
+        el("td", { text: v.imageType }), el("td", { text: `could not be read: ${v.error}`, attrs: { colspan: "4" } }));
+    }
+    const failedTests = Object.entries(v.failedTests).map(([test, count]) => `${test} ${count}`).join(", ");
+    return el(
+      "tr",
+      { className: v.accepted ? (v.allPassed ? "pass" : "warn") : "fail", attrs: { "data-image-type": v.imageType } },
+      el("td", { text: v.imageType }),
+      el("td", { text: String(v.exposures) }),
+      el("td", { text: `${v.withFailures}${failedTests ? ` (${failedTests})` : ""}` }),
+      el("td", { text: `${v.failedExposures.length} (limit ${v.maxFailedExposures})` }),
+      el("td", { text: v.verdict }),
+    );
+  });
+  const head = el(
+    "tr",
+    {},
+    ...["Type", "Exposures", "With failed tests", "Failed the rule", "Verdict"].map((text) => el("th", { text })),
+  );
+  return el(
+    "div",
+    { className: "verification-results" },
+    el("div", { className: "script-detail", text: "Verification results" }),
+    el("table", { attrs: { id: "verification-results" } }, el("thead", {}, head), el("tbody", {}, ...rows)),
   );
 }
 
@@ -659,6 +722,7 @@ function renderCurrent() {
     checkpoints,
     progress,
     progressText,
+    verificationResults(salIndex),
     el(
       "div",
       { className: "actions" },
