@@ -58,6 +58,8 @@ EXCEPTIONS = {
     # run_script --simulate starts the simulated observatory in the same
     # process (imported only for that option); the command sits at the top.
     ("lsst.ts.calibscripts.script.run_script", "lsst.ts.calibscripts.simulator.observatory"),
+    # ... and its --executor/--bps-site options are the simulated OCPS's, defined once there.
+    ("lsst.ts.calibscripts.script.run_script", "lsst.ts.calibscripts.simulator.executors.settings"),
 }
 
 

@@ -7,7 +7,7 @@ Usage::
     calibscripts repo certify PATH INPUT_COLLECTION CALIB_COLLECTION TYPE --begin-date D --end-date D
     calibscripts pipelines env
     calibscripts pipelines path INSTRUMENT NAME
-    calibscripts sim LATISS|LSSTComCam [--repo PATH] [--time-scale X]
+    calibscripts sim LATISS|LSSTComCam [--repo PATH] [--time-scale X] [--executor bps [--bps-site FILE]]
     calibscripts queue ATQueue|MTQueue [--standard DIR] [--external DIR]
     calibscripts ui [--queue ATQueue|MTQueue] [--port N] [--with-queue] [--simulate LATISS|LSSTComCam]
     calibscripts report REPO COLLECTION [COLLECTION ...] [-o DIR]
@@ -217,12 +217,17 @@ def _add_sim_commands(subparsers: Any) -> None:
         "simulated images and the cp pipelines) if the repository lacks them; --no-bootstrap: never "
         "(default: only when the repository is created)",
     )
+    # Light: the executors are loaded only when the OCPS starts.
+    from .simulator.executors.settings import add_executor_arguments
+
+    add_executor_arguments(sim)
 
 
 def _sim(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
+    from .simulator.executors.settings import executor_settings_from_args
     from .simulator.observatory import ObservatoryConfig, serve
 
     config = ObservatoryConfig(
@@ -231,6 +236,7 @@ def _sim(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         geometry=args.geometry,
         bootstrap=args.bootstrap,
+        ocps_executor=executor_settings_from_args(args),
     )
     asyncio.run(serve(config))
     return 0

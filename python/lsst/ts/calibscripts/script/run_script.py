@@ -307,6 +307,10 @@ def make_parser() -> argparse.ArgumentParser:
         "<instrument>/calib, from simulated images and the cp pipelines) if the repository lacks them; "
         "--no-bootstrap: never. Default: only when the repository is created",
     )
+    # How the simulated OCPS runs jobs: the options are defined once, with its settings.
+    from ..simulator.executors.settings import add_executor_arguments
+
+    add_executor_arguments(simulation, prefix="with --simulate: ")
     return parser
 
 
@@ -377,6 +381,7 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             print(f"run_script: error: --simulate needs a calibration script; {path.name} has no instrument")
             return 2
         # Imported here: plain runs need no observatory (nor the Butler).
+        from ..simulator.executors.settings import executor_settings_from_args
         from ..simulator.observatory import (
             BootstrapError,
             ObservatoryConfig,
@@ -384,11 +389,17 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             bootstrap_collection,
         )
 
+        try:
+            ocps_executor = executor_settings_from_args(args)
+        except ValueError as e:
+            print(f"run_script: error: {e}", file=sys.stderr)
+            return 2
         observatory_config = ObservatoryConfig(
             instrument=instrument,
             time_scale=args.time_scale,
             geometry=args.geometry,
             bootstrap=args.bootstrap,
+            ocps_executor=ocps_executor,
         )
         try:
             config, repo = simulation_repo(config, args.repo, observatory_config.repo_path)

@@ -30,6 +30,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..queue.cli import QUEUE_NAMES
 from ..queue.service_cli import ServiceCommand, stop_signals
+from ..simulator.executors.settings import (
+    ExecutorSettings,
+    add_executor_arguments,
+    executor_settings_from_args,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -67,6 +72,8 @@ class UiOptions:
         Detector geometry of the simulated camera.
     time_scale : `float`
         Wall-clock seconds per simulated observatory second.
+    ocps_executor : `~lsst.ts.calibscripts.simulator.executors.settings.ExecutorSettings`
+        How the simulated OCPS runs jobs (pipetask by default, or bps).
     var_dir : `pathlib.Path` or None
         Where the simulated observatory keeps its data; None for its
         default (``$CALIBSCRIPTS_VAR_DIR``, else ``var/`` of the checkout).
@@ -89,6 +96,7 @@ class UiOptions:
     simulate: str | None = None
     geometry: str = "full"
     time_scale: float = 1.0
+    ocps_executor: ExecutorSettings = dataclasses.field(default_factory=ExecutorSettings)
     var_dir: Path | None = None
     standard_dir: Path | None = None
     external_dir: Path | None = None
@@ -183,6 +191,7 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="with --simulate: wall-clock seconds per observatory second (default 1)",
     )
+    add_executor_arguments(parser, prefix="with --simulate: ")
     parser.add_argument("--standard", type=Path, metavar="DIR", help="with --with-queue: standard scripts")
     parser.add_argument("--external", type=Path, metavar="DIR", help="with --with-queue: external scripts")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -197,6 +206,7 @@ def _options(args: argparse.Namespace) -> UiOptions:
         simulate=args.simulate,
         geometry=args.geometry,
         time_scale=args.time_scale,
+        ocps_executor=executor_settings_from_args(args),
         standard_dir=args.standard,
         external_dir=args.external,
         open_browser=not args.no_browser,
@@ -307,6 +317,7 @@ async def _start_observatory(
         geometry=options.geometry,
         time_scale=options.time_scale,
         var_dir=options.var_dir or DEFAULT_VAR_DIR,
+        ocps_executor=options.ocps_executor,
     )
     print(
         f"Starting the simulated {options.simulate} observatory (repository {config.repo_path}; "

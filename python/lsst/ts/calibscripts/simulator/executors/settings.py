@@ -141,7 +141,7 @@ def add_executor_arguments(parser: Any, *, prefix: str = "") -> None:
     parser : `argparse.ArgumentParser` or argument group
         Where to add them.
     prefix : `str`, optional
-        Text before each help (e.g. "with --simulate: ").
+        Text before the help of ``--executor`` (e.g. "with --simulate: ").
     """
     parser.add_argument(
         "--executor",
@@ -153,13 +153,13 @@ def add_executor_arguments(parser: Any, *, prefix: str = "") -> None:
     parser.add_argument(
         "--bps-site",
         metavar="FILE",
-        help=f"{prefix}with --executor bps: Parsl site file (default: Local with this machine's cores)",
+        help="with --executor bps: Parsl site file (default: Local with this machine's cores)",
     )
     parser.add_argument(
         "--bps-cluster",
         metavar="DIMS",
         default="detector",
-        help=f"{prefix}with --executor bps: cluster quanta by these dimensions (default detector; "
+        help="with --executor bps: cluster quanta by these dimensions (default detector; "
         "'quantum' for one job per quantum)",
     )
 
