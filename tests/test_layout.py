@@ -34,6 +34,8 @@ ALLOWED: dict[str, set[str]] = {
     # The public namespaces of lsst.ts.utils and lsst.ts.salobj over sal/ and script/.
     "utils": {"sal"},
     "salobj": {"sal", "script", "utils", "resources", "version"},
+    # ... and of lsst.ts.standardscripts (BaseScriptTestCase, the scripts directory).
+    "standardscripts": {"script", "resources"},
     "control": {"sal", "observations"},
     "simulator": {"sal", "cp.camera", "cp.algorithms", "cp.butler", "observations", "resources"},
     "calibrations": {

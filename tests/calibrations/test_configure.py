@@ -154,7 +154,7 @@ class LatissConfigureTestCase(BaseScriptTestCase, unittest.IsolatedAsyncioTestCa
 
     async def test_executable(self) -> None:
         async with self.make_script():
-            schema = self.check_executable(scripts_dir() / "auxtel" / "make_latiss_calibrations.py")
+            schema = await self.check_executable(scripts_dir() / "auxtel" / "make_latiss_calibrations.py")
             assert schema is not None
             properties = schema["properties"]
             for name, prop in properties.items():
@@ -179,4 +179,4 @@ class ComCamConfigureTestCase(BaseScriptTestCase, unittest.IsolatedAsyncioTestCa
         async with self.make_script():
             await self.configure_script_yaml("detectors: [4, 0]\nn_bias: 5\n")
             assert self.script.detectors == [0, 4]  # type: ignore[attr-defined]
-            self.check_executable(scripts_dir() / "maintel" / "make_comcam_bias.py")
+            await self.check_executable(scripts_dir() / "maintel" / "make_comcam_bias.py")

@@ -183,7 +183,7 @@ async def test_add_fails_with_the_reason(client: QueueClient, transport_name: st
         await client.add({"sleep_time": -1})
     result = info.value.ackcmd.result
     assert result.startswith(
-        "Failed: Script:200001 (examples/sleep.py) could not be configured: Config failed:"
+        "Failed: Script:200001 (examples/sleep.py) could not be configured: config(sleep_time: -1\n) failed:"
     )
     assert "'sleep_time' = -1: -1 is less than the minimum of 0" in result
     data = await client.wait_script(200001, process_state=ScriptProcessState.CONFIGURE_FAILED)

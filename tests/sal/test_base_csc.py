@@ -73,7 +73,7 @@ async def test_missing_do_method_is_a_type_error(domain: sal.Domain) -> None:
     class Incomplete(sal.BaseCsc):
         pass
 
-    with pytest.raises(TypeError, match=r"missing do_ methods for \['abort_job', 'execute'\]"):
+    with pytest.raises(TypeError, match=r"must add do_abort_job, do_execute methods"):
         Incomplete("OCPS", 1, domain=domain)
 
 

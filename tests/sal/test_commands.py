@@ -16,7 +16,8 @@ async def test_complete(remote: sal.Remote, csc: ExampleOcps) -> None:
     ack = await remote.cmd_execute.set_start(pipeline="ok", timeout=5)
     assert ack.ack == SalRetCode.CMD_COMPLETE
     assert ack.result == "Done"
-    assert ack.cmdtype == list(csc.salinfo.interface.commands).index("execute")
+    # As in salobj: the position of the command among the sorted SAL topic names.
+    assert ack.cmdtype == csc.salinfo.sal_topic_names.index("command_execute")
     assert csc.executed == ["ok"]
 
 
@@ -48,7 +49,7 @@ async def test_aborted_when_controller_closes(remote: sal.Remote, csc: ExampleOc
     task = asyncio.create_task(remote.cmd_execute.set_start(pipeline="sleep:10", timeout=5))
     await asyncio.sleep(0.05)
     for command in csc._commands.values():
-        command.close()
+        command.cancel_callbacks()
     with pytest.raises(sal.AckError) as info:
         await task
     assert info.value.ackcmd.ack == SalRetCode.CMD_ABORTED
@@ -83,7 +84,7 @@ async def test_wait_done_false_and_next_ackcmd(remote: sal.Remote) -> None:
 
 
 async def test_unknown_field_raises_at_once(remote: sal.Remote, csc: ExampleOcps) -> None:
-    with pytest.raises(pydantic.ValidationError, match="pipline"):
+    with pytest.raises(AttributeError, match="pipline"):
         await remote.cmd_execute.set_start(pipline="ok", timeout=5)
     with pytest.raises(pydantic.ValidationError, match="pipeline"):
         await remote.cmd_execute.set_start(pipeline=3, timeout=5)

@@ -5,179 +5,170 @@ from __future__ import annotations
 __all__ = ["CommandCallback", "ControllerCommand"]
 
 import asyncio
-import collections
 import inspect
-import logging
-import traceback
-import typing
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .enums import SalRetCode
 from .errors import ExpectedError
-from .interface import TopicDefinition
 from .messages import AckCmd, BaseMessage
+from .read_topic import DEFAULT_QUEUE_LEN, ReadTopic
 from .sal_info import SalInfo
-from .timestamps import current_tai
+from .write_topic import AckCmdWriter
 
 #: A ``do_<command>`` callback: returns None (CMD_COMPLETE, "Done"), or an
-#: acknowledgement made with `ControllerCommand.make_ackcmd` to send instead.
+#: acknowledgement made with `SalInfo.make_ackcmd` to send instead.
 CommandCallback = Callable[[BaseMessage], Awaitable[AckCmd | None] | AckCmd | None]
 
 
-class ControllerCommand:
-    """Receive one command, call its callback and acknowledge the outcome.
+class ControllerCommand(ReadTopic):
+    """Receive one command; with a callback, run it and acknowledge the outcome.
 
-    The outcome of the callback decides the final acknowledgement:
+    The outcome of the callback decides the final acknowledgement, as in
+    salobj:
 
-    - returns normally: ``CMD_COMPLETE`` with result "Done" (or the
-      acknowledgement it returns);
-    - raises `TimeoutError`: ``CMD_TIMEOUT``;
-    - is cancelled: ``CMD_ABORTED``;
-    - raises `ExpectedError`: ``CMD_FAILED``, "Failed: <message>", logged
-      without traceback;
-    - raises anything else: ``CMD_FAILED``, "Failed: <message>", logged with
-      traceback.
+    - returns None: ``CMD_COMPLETE``, result "Done" (or the acknowledgement
+      it returns, made with `SalInfo.make_ackcmd`);
+    - raises `TimeoutError`: ``CMD_TIMEOUT``, error 1, result "Timeout";
+    - is cancelled: ``CMD_ABORTED``, error 1, result "Aborted";
+    - raises anything else: ``CMD_FAILED``, error 1, "Failed: <message>",
+      logged with a traceback unless it is an `ExpectedError`.
+
+    Without a callback, commands are queued unacknowledged: read them with
+    `next` and acknowledge them with `ack` (mock controllers do this).
+    Callbacks run one at a time in arrival order, unless
+    ``allow_multiple_callbacks`` is set.
 
     Parameters
     ----------
     salinfo : `SalInfo`
         The component.
-    definition : `TopicDefinition`
-        The command topic.
-    log : `logging.Logger`
-        The controller's logger.
-
-    Attributes
-    ----------
-    allow_multiple_callbacks : `bool`
-        Run callbacks of this command concurrently? Default False: one at a
-        time, in arrival order.
+    name : `str`
+        Command name without prefix, e.g. ``start``.
+    queue_len : `int`, optional
+        Capacity of the queue `next` reads from.
     """
 
-    def __init__(self, *, salinfo: SalInfo, definition: TopicDefinition, log: logging.Logger) -> None:
-        self.salinfo = salinfo
-        self.definition = definition
-        self.log = log
-        self.cmdtype = salinfo.command_names.index(definition.name)
-        self.allow_multiple_callbacks = False
-        self.callback: CommandCallback | None = None
-        self._ack_model = salinfo.model(salinfo.interface.ackcmd)
-        self._pending: collections.deque[BaseMessage] = collections.deque()
-        self._serial_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+    _call_sync_callbacks_now = False
 
-    @property
-    def name(self) -> str:
-        """Short command name."""
-        return self.definition.name
+    def __init__(self, salinfo: SalInfo, name: str, queue_len: int = DEFAULT_QUEUE_LEN) -> None:
+        super().__init__(salinfo=salinfo, attr_name=f"cmd_{name}", max_history=0, queue_len=queue_len)
+        self.cmdtype = salinfo.sal_topic_names.index(self.sal_name)
+        if salinfo._ackcmd_writer is None:
+            salinfo._ackcmd_writer = AckCmdWriter(salinfo)
+        self._ack_writer: AckCmdWriter = salinfo._ackcmd_writer
 
     def make_ackcmd(
         self, data: BaseMessage, ack: SalRetCode, result: str = "", error: int = 0, timeout: float = 0.0
     ) -> AckCmd:
-        """Make an acknowledgement of a received command.
+        """Make an acknowledgement of a received command (shorthand of `SalInfo.make_ackcmd`).
+
+        An extension; a callback may return it to end the command with it.
+        """
+        return self.salinfo.make_ackcmd(data.private_seqNum, ack, error=error, result=result, timeout=timeout)
+
+    async def ack(self, data: BaseMessage, ackcmd: AckCmd) -> None:
+        """Acknowledge a command.
 
         Parameters
         ----------
-        data : `BaseMessage`
+        data : `DataType`
             The command being acknowledged.
-        ack : `SalRetCode`
-            Acknowledgement code.
-        result : `str`, optional
-            Message for the caller.
-        error : `int`, optional
-            Error code.
-        timeout : `float`, optional
-            For in-progress acks: how much longer the command may take (s).
+        ackcmd : `AckCmd`
+            The acknowledgement, made with `SalInfo.make_ackcmd`.
         """
-        fields = dict(
-            ack=int(ack),
-            error=error,
-            result=result,
-            identity=data.private_identity,
-            origin=data.private_origin,
-            cmdtype=self.cmdtype,
-            timeout=float(timeout),
-            salIndex=self.salinfo.index,
+        await self._ack_writer.set_write(
             private_seqNum=data.private_seqNum,
-            private_identity=self.salinfo.identity,
-            private_origin=self.salinfo.domain.origin,
+            origin=data.private_origin,
+            identity=data.private_identity,
+            cmdtype=self.cmdtype,
+            ack=int(ackcmd.ack),
+            error=ackcmd.error,
+            result=ackcmd.result,
+            timeout=float(ackcmd.timeout),
         )
-        return self._ack_model.model_validate(fields)
-
-    async def ack(
-        self, data: BaseMessage, ack: SalRetCode, result: str = "", error: int = 0, timeout: float = 0.0
-    ) -> None:
-        """Send an acknowledgement of a received command."""
-        await self.write_ackcmd(self.make_ackcmd(data, ack, result=result, error=error, timeout=timeout))
 
     async def ack_in_progress(self, data: BaseMessage, timeout: float, result: str = "") -> None:
         """Tell the caller the command is running and may take ``timeout`` s more.
 
-        Each such acknowledgement extends the caller's wait.
+        Each such acknowledgement extends the caller's wait by ``timeout``.
         """
-        await self.ack(data, SalRetCode.CMD_INPROGRESS, result=result, timeout=timeout)
+        ackcmd = self.salinfo.make_ackcmd(
+            private_seqNum=data.private_seqNum, ack=SalRetCode.CMD_INPROGRESS, result=result, timeout=timeout
+        )
+        await self.ack(data, ackcmd)
 
-    async def write_ackcmd(self, ackcmd: AckCmd) -> None:
-        """Publish an acknowledgement."""
-        message = ackcmd.model_copy(update={"private_sndStamp": current_tai()})
-        await self.salinfo.publish(self.salinfo.interface.ackcmd, message)
+    async def next(self, *, timeout: float | None = None) -> BaseMessage:  # type: ignore[override]
+        """Return the oldest unread command, waiting for one if needed.
 
-    def _on_message(self, data: BaseMessage) -> None:
-        if data.salIndex != self.salinfo.index:
+        Unlike the `ReadTopic` version there is no ``flush`` argument.
+
+        Raises
+        ------
+        TimeoutError
+            If no command arrives in time.
+        RuntimeError
+            If a callback is set.
+        """
+        return await super().next(flush=False, timeout=timeout)
+
+    def _queue_one_item(self, message: BaseMessage) -> None:
+        if message.private_seqNum <= 0:
+            self.log.warning("Ignoring %s with private_seqNum=%s", self.attr_name, message.private_seqNum)
             return
-        if self.allow_multiple_callbacks:
-            task = asyncio.create_task(self._run(data))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        super()._queue_one_item(message)
+
+    async def _ack_if_running(self, data: BaseMessage, ackcmd: AckCmd) -> None:
+        if not self.salinfo.isopen:
+            self.log.warning("Cannot acknowledge %s: the component is closed", self.attr_name)
             return
-        self._pending.append(data)
-        if self._serial_task is None or self._serial_task.done():
-            self._serial_task = asyncio.create_task(self._run_serially())
-
-    async def _run_serially(self) -> None:
-        while self._pending:
-            await self._run(self._pending.popleft())
-
-    async def _run(self, data: BaseMessage) -> None:
         try:
-            ackcmd = await self._call(data)
-        except asyncio.CancelledError:
-            ackcmd = self.make_ackcmd(data, SalRetCode.CMD_ABORTED, result="Aborted")
-        try:
-            # Shielded: a controller closing right after a command must still acknowledge it.
-            await asyncio.shield(self.write_ackcmd(ackcmd))
-        except asyncio.CancelledError:
-            raise
+            await self.ack(data, ackcmd)
         except Exception:
-            self.log.exception("Could not acknowledge %s", self.definition.attr_name)
+            self.log.exception("Could not acknowledge %s", self.attr_name)
 
-    async def _call(self, data: BaseMessage) -> AckCmd:
-        if self.callback is None:
-            return self.make_ackcmd(data, SalRetCode.CMD_FAILED, result="Failed: no callback")
+    async def _run_callback(self, message: BaseMessage) -> None:
+        callback = self._callback
+        if callback is None:
+            return
+        make = self.salinfo.make_ackcmd
+        seq_num = message.private_seqNum
         try:
-            outcome: typing.Any = self.callback(data)
+            outcome: Any = callback(message)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
-            result = typing.cast(AckCmd | None, outcome)
-        except TimeoutError as e:
-            self.log.warning("%s timed out: %s", self.definition.attr_name, e)
-            return self.make_ackcmd(data, SalRetCode.CMD_TIMEOUT, result=f"Timed out: {e}")
-        except ExpectedError as e:
-            self.log.error("%s failed: %s", self.definition.attr_name, e)
-            return self.make_ackcmd(data, SalRetCode.CMD_FAILED, result=f"Failed: {e}", error=1)
+            ackcmd = outcome if outcome is not None else make(seq_num, SalRetCode.CMD_COMPLETE, result="Done")
         except asyncio.CancelledError:
-            raise
+            ackcmd = make(seq_num, SalRetCode.CMD_ABORTED, error=1, result="Aborted")
+        except TimeoutError:
+            ackcmd = make(seq_num, SalRetCode.CMD_TIMEOUT, error=1, result="Timeout")
         except Exception as e:
-            self.log.error("%s failed: %s\n%s", self.definition.attr_name, e, traceback.format_exc())
-            return self.make_ackcmd(data, SalRetCode.CMD_FAILED, result=f"Failed: {e}", error=1)
-        if result is None:
-            return self.make_ackcmd(data, SalRetCode.CMD_COMPLETE, result="Done")
-        return result
+            ackcmd = make(seq_num, SalRetCode.CMD_FAILED, error=1, result=f"Failed: {e}")
+            if isinstance(e, ExpectedError):
+                self.log.error("%s failed: %s", self.attr_name, e)
+            else:
+                self.log.exception("Callback %s failed with data=%s", self._callback, message)
+        # Shielded: a controller closing right after a command still acknowledges it.
+        await asyncio.shield(self._ack_if_running(message, ackcmd))
 
-    def close(self) -> None:
-        """Cancel running callbacks (their callers get ``CMD_ABORTED``)."""
-        self._pending.clear()
-        if self._serial_task is not None:
-            self._serial_task.cancel()
-        for task in self._tasks:
+    def is_callback_task(self, task: asyncio.Future[Any]) -> bool:
+        """Is ``task`` one that runs this command's callback?"""
+        return task is self._callback_task or task in self._callback_tasks
+
+    def _close_callbacks(self) -> None:
+        self.cancel_callbacks()
+
+    def cancel_callbacks(self) -> list[asyncio.Task[None]]:
+        """Cancel running callbacks and drop queued commands.
+
+        Returns
+        -------
+        tasks : `list` [`asyncio.Task`]
+            The cancelled callbacks: each acknowledges its command
+            ``CMD_ABORTED`` before it ends, if the component is still open.
+        """
+        self._callback_queue.clear()
+        tasks = [task for task in (self._callback_task, *self._callback_tasks) if task is not None]
+        for task in tasks:
             task.cancel()
+        return tasks

@@ -5,12 +5,11 @@ from __future__ import annotations
 __all__ = ["DEFAULT_TOPIC_SUBNAME", "TOPIC_SUBNAME_ENV_VAR", "Domain", "DomainMember"]
 
 import asyncio
-import getpass
 import os
-import socket
 import typing
 from types import TracebackType
 
+from .names import get_user_host
 from .transport import Transport, make_transport
 
 #: Environment variable with the middle part of topic names, as in Rubin's
@@ -35,12 +34,29 @@ class DomainMember(typing.Protocol):
         """SAL index (0 for a non-indexed component or an any-index Remote)."""
 
     @property
-    def closed(self) -> bool:
-        """Has it been closed?"""
+    def isopen(self) -> bool:
+        """False once closed."""
+
+    @property
+    def start_called(self) -> bool:
+        """Has reading started (or been asked to start)?"""
+
+    @property
+    def start_task(self) -> asyncio.Future[None]:
+        """Done when reading has started."""
+
+    def basic_close(self) -> None:
+        """Stop at once."""
+
+    async def close(self) -> None:
+        """Stop."""
 
 
 class Domain:
     """Holds the transport and the identity of this process.
+
+    As in salobj, every `SalInfo` (each `Controller` and `Remote`)
+    registers with its domain, and closing the domain closes them all.
 
     Parameters
     ----------
@@ -59,21 +75,58 @@ class Domain:
         Topic sub-name.
     origin : `int`
         Process id, sent as ``private_origin``.
+    user_host : `str`
+        ``user@host``.
     default_identity : `str`
-        ``user@host``: the identity of Remotes (controllers use their own
-        ``Component:index``).
-    salinfo_set : `set` [`DomainMember`]
-        Components (controllers and remotes) open in this domain.
+        Identity of the Remotes made with this domain: ``user_host``, or
+        the ``Name:index`` of the `Controller` that made the domain.
+    isopen : `bool`
+        False once `close` has been called.
     """
 
     def __init__(self, transport: Transport | None = None, *, subname: str | None = None) -> None:
         self.transport = transport if transport is not None else make_transport()
         self.subname = subname or os.environ.get(TOPIC_SUBNAME_ENV_VAR, "") or DEFAULT_TOPIC_SUBNAME
         self.origin = os.getpid()
-        self.default_identity = f"{getpass.getuser()}@{socket.gethostname()}"
-        self.salinfo_set: set[DomainMember] = set()
+        self.user_host = get_user_host()
+        self.default_identity = self.user_host
+        self.isopen = True
+        self._done_task: asyncio.Future[None] | None = None
+        self._salinfo_set: set[DomainMember] = set()
         self._start_task: asyncio.Future[None] | None = None
-        self._closed = False
+        self._transport_closed = False
+
+    @property
+    def done_task(self) -> asyncio.Future[None]:
+        """Done when `close` is done."""
+        if self._done_task is None:
+            self._done_task = asyncio.get_running_loop().create_future()
+        return self._done_task
+
+    @property
+    def salinfo_set(self) -> set[DomainMember]:
+        """The components (controllers and remotes) open in this domain."""
+        return self._salinfo_set
+
+    def add_salinfo(self, salinfo: DomainMember) -> None:
+        """Register a `SalInfo`.
+
+        Raises
+        ------
+        RuntimeError
+            If it is already registered.
+        """
+        if salinfo in self._salinfo_set:
+            raise RuntimeError(f"salinfo {salinfo} already added")
+        self._salinfo_set.add(salinfo)
+
+    def remove_salinfo(self, salinfo: DomainMember) -> bool:
+        """Unregister a `SalInfo`; return whether it was registered."""
+        try:
+            self._salinfo_set.remove(salinfo)
+        except KeyError:
+            return False
+        return True
 
     def topic_name(self, component: str, sal_name: str) -> str:
         """Return the full name of a topic on the transport."""
@@ -85,11 +138,29 @@ class Domain:
             self._start_task = asyncio.ensure_future(self.transport.start())
         await asyncio.shield(self._start_task)
 
+    def basic_close(self) -> None:
+        """Close every registered `SalInfo` at once (not the transport)."""
+        while self._salinfo_set:
+            self._salinfo_set.pop().basic_close()
+
     async def close(self) -> None:
-        """Close the transport. Idempotent."""
-        if not self._closed:
-            self._closed = True
-            await self.transport.close()
+        """Close every registered `SalInfo`, then the transport.
+
+        May be called any number of times; later calls wait for the first.
+        """
+        if not self.isopen:
+            await asyncio.shield(self.done_task)
+            return
+        self.isopen = False
+        try:
+            while self._salinfo_set:
+                await self._salinfo_set.pop().close()
+            if not self._transport_closed:
+                self._transport_closed = True
+                await self.transport.close()
+        finally:
+            if not self.done_task.done():
+                self.done_task.set_result(None)
 
     async def __aenter__(self) -> Domain:
         await self.start()

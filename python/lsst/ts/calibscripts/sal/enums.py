@@ -8,11 +8,17 @@ against this package reads like code written against ``lsst.ts.salobj`` and
 __all__ = [
     "Location",
     "LogLevel",
+    "MetadataCoordSys",
+    "MetadataDome",
+    "MetadataRotSys",
+    "SalIndex",
     "SalRetCode",
     "ScriptProcessState",
     "ScriptQueueLocation",
     "ScriptState",
     "State",
+    "as_salRetCode",
+    "as_state",
 ]
 
 import enum
@@ -30,8 +36,35 @@ class State(enum.IntEnum):
 
 
 class SalRetCode(enum.IntEnum):
-    """Command acknowledgement codes (the ``ack`` field of ``ackcmd``)."""
+    """SAL return codes; ``CMD_*`` are the ``ack`` values of ``ackcmd`` (ts_xml ``sal_enums``)."""
 
+    OK = 0
+    ERR = -1
+    ERROR = -1
+    ILLEGAL_REVCODE = -2
+    TOO_MANY_HANDLES = -3
+    NOT_DEFINED = -4
+    STATE_DISABLED = 1
+    STATE_ENABLED = 2
+    STATE_FAULT = 3
+    STATE_OFFLINE = 4
+    STATE_STANDBY = 5
+    TIMEOUT = -5
+    SIGNAL_INTERRUPT = -6
+    WAIT_FOR_NEXT_UPDATE = -10000
+    WAIT_FOR_CHANGE = -10001
+    NO_UPDATES = -100
+    WAITING_FOR_NEXT = 100
+    GOT_UPDATE = 101
+    SYNC_IN = 102
+    SYNC_OUT = 103
+    SYNC_SET = 104
+    SYNC_CLEAR = 105
+    SYNC_READ = 106
+    EVENT_INFO = 200
+    EVENT_WARN = -200
+    EVENT_ERROR = -201
+    EVENT_ABORT = -202
     CMD_ACK = 300
     CMD_INPROGRESS = 301
     CMD_STALLED = 302
@@ -41,19 +74,58 @@ class SalRetCode(enum.IntEnum):
     CMD_FAILED = -302
     CMD_ABORTED = -303
     CMD_TIMEOUT = -304
+    DATA_AVAIL = 400
+    DEADLINE_MISS = 401
+    INCOMPAT_QOS = 402
+    SAMPLE_REJ = 403
+    LIVELINESS_CHG = 404
+    SAMPLELOST = 405
+    SUBSCR_MATCH = 406
 
     @property
     def is_final(self) -> bool:
-        """Is this the last acknowledgement a command receives?"""
-        return self not in _NON_FINAL_ACKS
+        """Is this the last acknowledgement a command receives?
+
+        As in salobj, ``CMD_STALLED`` is final (and a failure).
+        """
+        return self in _FINAL_ACKS
 
     @property
     def is_failure(self) -> bool:
         """Does this acknowledgement report that the command failed?"""
-        return self < 0
+        return self in _FAILED_ACKS
 
 
-_NON_FINAL_ACKS = frozenset({SalRetCode.CMD_ACK, SalRetCode.CMD_INPROGRESS, SalRetCode.CMD_STALLED})
+#: Acknowledgements that end a command (salobj's ``done_ack_codes``).
+_FINAL_ACKS = frozenset(
+    {
+        SalRetCode.CMD_ABORTED,
+        SalRetCode.CMD_COMPLETE,
+        SalRetCode.CMD_FAILED,
+        SalRetCode.CMD_NOACK,
+        SalRetCode.CMD_NOPERM,
+        SalRetCode.CMD_STALLED,
+        SalRetCode.CMD_TIMEOUT,
+    }
+)
+#: Acknowledgements that end a command with a failure (``failed_ack_codes``).
+_FAILED_ACKS = _FINAL_ACKS - {SalRetCode.CMD_COMPLETE}
+
+
+def as_salRetCode(value: int) -> int:
+    """Return ``value`` as a `SalRetCode` if it is one, else unchanged."""
+    try:
+        return SalRetCode(value)
+    except ValueError:
+        return value
+
+
+def as_state(value: int) -> int:
+    """Return ``value`` as a `State` if it is one, else unchanged."""
+    try:
+        return State(value)
+    except ValueError:
+        return value
 
 
 class ScriptState(enum.IntEnum):
@@ -94,6 +166,41 @@ class ScriptProcessState(enum.IntEnum):
     LOADFAILED = 5
     CONFIGURE_FAILED = 6
     TERMINATED = 7
+    CONFIGUREFAILED = 6  # ts_xml's deprecated alias of CONFIGURE_FAILED
+
+
+class MetadataCoordSys(enum.IntEnum):
+    """The Script ``metadata`` event's ``coordinateSystem`` (ts_xml ``enums.Script``)."""
+
+    NONE = 1
+    ICRS = 2
+    OBSERVED = 3
+    MOUNT = 4
+
+
+class MetadataRotSys(enum.IntEnum):
+    """The Script ``metadata`` event's ``rotationSystem``."""
+
+    NONE = 1
+    SKY = 2
+    HORIZON = 3
+    MOUNT = 4
+
+
+class MetadataDome(enum.IntEnum):
+    """The Script ``metadata`` event's ``dome``."""
+
+    CLOSED = 1
+    OPEN = 2
+    EITHER = 3
+
+
+class SalIndex(enum.IntEnum):
+    """SAL index of each ScriptQueue (ts_xml ``enums.ScriptQueue.SalIndex``)."""
+
+    MAIN_TEL = 1
+    AUX_TEL = 2
+    OCS = 3
 
 
 class Location(enum.IntEnum):

@@ -61,7 +61,7 @@ class TopicKind(enum.Enum):
     @property
     def attr_prefix(self) -> str:
         """Prefix of the attribute that holds such a topic (``cmd_``...)."""
-        return {"command_": "cmd_", "logevent_": "evt_", "": "tel_", "ackcmd": ""}[self.value]
+        return {"command_": "cmd_", "logevent_": "evt_", "": "tel_", "ackcmd": "ack_"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,8 @@ class TopicDefinition:
 
     @property
     def attr_name(self) -> str:
-        """Attribute name on a Controller or Remote: ``cmd_takeImages``..."""
-        return "ackcmd" if self.kind is TopicKind.ACKCMD else self.kind.attr_prefix + self.name
+        """Attribute name on a Controller or Remote: ``cmd_takeImages``... (``ack_ackcmd``)."""
+        return "ack_ackcmd" if self.kind is TopicKind.ACKCMD else self.kind.attr_prefix + self.name
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -174,7 +174,9 @@ class _ComponentFile(pydantic.BaseModel):
     name: str
     description: str = ""
     indexed: bool = False
-    generics: Literal["csc"] | list[str] = "csc"
+    # ts_xml's AddedGenerics: categories ("csc", "configurable") and single
+    # generic topic names; "mandatory" is always included.
+    generics: str | list[str] = "csc"
     commands: dict[str, _TopicFile] = pydantic.Field(default_factory=dict)
     events: dict[str, _TopicFile] = pydantic.Field(default_factory=dict)
     telemetry: dict[str, _TopicFile] = pydantic.Field(default_factory=dict)
@@ -184,9 +186,13 @@ class _GenericsFile(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
     description: str = ""
     ackcmd: _TopicFile
-    csc: list[str]
+    categories: dict[str, list[str]]
     commands: dict[str, _TopicFile]
     events: dict[str, _TopicFile]
+
+
+#: The generics category every component has (ts_xml's "mandatory").
+MANDATORY_GENERICS = "mandatory"
 
 
 def _read_yaml(path: Path) -> Any:
@@ -303,8 +309,11 @@ class ComponentInterface:
         if data.name != name:
             raise InterfaceDefinitionError(f"Interface file {path} names component {data.name!r}")
         generics = _load_generics()
-        wanted = generics.csc if data.generics == "csc" else data.generics
-        unknown = set(wanted) - set(generics.commands) - set(generics.events)
+        added = [data.generics] if isinstance(data.generics, str) else data.generics
+        wanted: set[str] = set()
+        for item in [MANDATORY_GENERICS, *added]:
+            wanted.update(generics.categories.get(item, [item]))
+        unknown = wanted - set(generics.commands) - set(generics.events)
         if unknown:
             raise InterfaceDefinitionError(
                 f"Interface file {path} asks for unknown generics {sorted(unknown)}"

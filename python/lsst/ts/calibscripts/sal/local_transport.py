@@ -8,7 +8,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from .messages import BaseMessage
+from .messages import BaseMessage, copy_message
 from .timestamps import current_tai
 from .transport import MessageCallback, Subscription, Transport, register_transport
 
@@ -78,13 +78,15 @@ class LocalTransport(Transport):
 
     async def publish(self, topic_name: str, message: BaseMessage) -> None:
         """Deliver a message to every subscriber of the topic before returning."""
-        # One copy with the receive time serves every reader: messages are immutable.
-        message = message.model_copy(update={"private_rcvStamp": current_tai()})
+        # The kept copy is never handed out: each reader gets its own, which
+        # it may change (messages are mutable, as in salobj).
+        message = copy_message(message)
+        message.private_rcvStamp = current_tai()
         channel = self.bus.channel(topic_name)
         channel.latest[message.salIndex] = message
         for callback in tuple(channel.subscribers):
             try:
-                callback(message)
+                callback(copy_message(message))
             except Exception:
                 _log.exception("Subscriber of %s failed on a message", topic_name)
 
@@ -100,7 +102,7 @@ class LocalTransport(Transport):
         channel = self.bus.channel(topic_name)
         if history:
             for message in tuple(channel.latest.values()):
-                callback(message)
+                callback(copy_message(message))
         channel.subscribers.append(callback)
         return _LocalSubscription(channel, callback)
 

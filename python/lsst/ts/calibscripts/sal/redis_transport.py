@@ -56,7 +56,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .messages import BaseMessage
+from .messages import BaseMessage, copy_message
 from .timestamps import current_tai
 from .transport import TRANSPORT_ENV_VAR, MessageCallback, Subscription, Transport, register_transport
 
@@ -540,9 +540,8 @@ class RedisTransport(Transport):
             for _, payload in sorted(entries, key=lambda entry: entry[0]):
                 message = self._decode(topic_name, model, payload)
                 if message is not None:
-                    self._call(
-                        topic_name, callback, message.model_copy(update={"private_rcvStamp": current_tai()})
-                    )
+                    message.private_rcvStamp = current_tai()
+                    self._call(topic_name, callback, message)
         stream = self._streams.get(topic_name)
         if stream is None:
             stream = self._streams[topic_name] = _Stream(self, topic_name, start_after)
@@ -618,22 +617,21 @@ class RedisTransport(Transport):
         # heads); across streams, server milliseconds then send time.
         merged = per_stream[0] if len(per_stream) == 1 else heapq.merge(*per_stream, key=lambda e: e[0])
         for _, stream, entry_id, payload, message in merged:
-            rcv_stamp = current_tai()
-            # One copy serves every reader of the same model: messages are immutable.
-            received: dict[type[BaseMessage], BaseMessage | None] = {
-                type(message): message.model_copy(update={"private_rcvStamp": rcv_stamp})
-            }
+            message.private_rcvStamp = current_tai()
+            # Each reader gets its own copy, which it may change (messages are
+            # mutable, as in salobj).
+            received: dict[type[BaseMessage], BaseMessage | None] = {type(message): message}
             for subscription in tuple(stream.subscriptions):
                 if entry_id <= subscription.start_after:
                     continue
                 if subscription.model not in received:
                     other = self._decode(stream.key, subscription.model, payload)
-                    received[subscription.model] = (
-                        None if other is None else other.model_copy(update={"private_rcvStamp": rcv_stamp})
-                    )
+                    if other is not None:
+                        other.private_rcvStamp = message.private_rcvStamp
+                    received[subscription.model] = other
                 delivered = received[subscription.model]
                 if delivered is not None:
-                    self._call(stream.key, subscription.callback, delivered)
+                    self._call(stream.key, subscription.callback, copy_message(delivered))
 
     @staticmethod
     def _decode(topic_name: str, model: type[BaseMessage], payload: bytes | str) -> BaseMessage | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_TIMEOUT", "AckRouter", "RemoteCommand"]
+__all__ = ["DEFAULT_TIMEOUT", "AckCmdReader", "CommandInfo", "RemoteCommand"]
 
 import asyncio
 import collections
@@ -11,126 +11,194 @@ from typing import Any
 
 from .ack_errors import AckError, AckTimeoutError
 from .enums import SalRetCode
-from .interface import TopicDefinition
 from .messages import AckCmd, BaseMessage
+from .read_topic import DEFAULT_QUEUE_LEN, ReadTopic
 from .sal_info import SalInfo
-from .timestamps import current_tai
+from .write_topic import SetWriteResult, WriteTopic
 
 #: Default time limit (s) for a command to finish, as in salobj.
 DEFAULT_TIMEOUT = 3600.0
 
-
-class _CommandInfo:
-    """Acknowledgements of one sent command, in arrival order."""
-
-    def __init__(self, seq_num: int, base_timeout: float) -> None:
-        self.seq_num = seq_num
-        self.base_timeout = base_timeout
-        self.deadline = time.monotonic() + base_timeout
-        self.acks: collections.deque[AckCmd] = collections.deque()
-        self.waiter: asyncio.Future[None] | None = None
-        self.last_ack: AckCmd | None = None
-
-    def add(self, ackcmd: AckCmd) -> None:
-        if ackcmd.timeout > 0 and not SalRetCode(ackcmd.ack).is_final:
-            # An in-progress ack says how much longer to wait.
-            self.deadline = max(self.deadline, time.monotonic() + ackcmd.timeout + self.base_timeout)
-        self.acks.append(ackcmd)
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+_DONE_ACKS = frozenset(code for code in SalRetCode if code.is_final)
+_FAILED_ACKS = frozenset(code for code in SalRetCode if code.is_failure)
 
 
-class AckRouter:
-    """Deliver ``ackcmd`` messages to the commands they acknowledge.
+class AckCmdReader(ReadTopic):
+    """Read a component's ``ackcmd`` topic, keeping only acknowledgements of our commands.
 
-    One per Remote: it keeps the commands in flight by sequence number and
-    ignores acknowledgements of other callers' commands.
+    Acknowledgements whose ``identity`` and ``origin`` are not those of
+    this `SalInfo` answer someone else's commands and are ignored.
+
+    Parameters
+    ----------
+    salinfo : `SalInfo`
+        The component.
+    queue_len : `int`, optional
+        Capacity of the read queue.
     """
 
-    def __init__(self, salinfo: SalInfo) -> None:
-        self.salinfo = salinfo
-        self._in_flight: dict[int, _CommandInfo] = {}
+    def __init__(self, salinfo: SalInfo, queue_len: int = DEFAULT_QUEUE_LEN) -> None:
+        super().__init__(salinfo=salinfo, attr_name="ack_ackcmd", max_history=0, queue_len=queue_len)
 
-    def register(self, seq_num: int, timeout: float) -> _CommandInfo:
-        """Start collecting acknowledgements of a command about to be sent."""
-        info = _CommandInfo(seq_num, timeout)
-        self._in_flight[seq_num] = info
-        return info
-
-    def forget(self, seq_num: int) -> None:
-        """Stop collecting acknowledgements of a command."""
-        self._in_flight.pop(seq_num, None)
-
-    def on_message(self, message: BaseMessage) -> None:
-        """Route one ``ackcmd`` message (transport callback)."""
-        info = self._in_flight.get(message.private_seqNum)
-        if (
-            info is None
-            or message.identity != self.salinfo.identity
-            or message.origin != self.salinfo.domain.origin
-        ):
-            return
-        info.add(message)
+    def _accepts(self, message: BaseMessage) -> bool:
+        return (
+            super()._accepts(message)
+            and message.identity == self.salinfo.identity
+            and message.origin == self.salinfo.domain.origin
+        )
 
 
-class RemoteCommand:
+class CommandInfo:
+    """The acknowledgements of one command sent, in arrival order.
+
+    Parameters
+    ----------
+    remote_command : `RemoteCommand`
+        The command topic.
+    seq_num : `int`
+        ``private_seqNum`` of the command.
+    wait_done : `bool`
+        Wait for the final acknowledgement (or only the next one)?
+    """
+
+    def __init__(self, remote_command: RemoteCommand, seq_num: int, wait_done: bool) -> None:
+        self.remote_command = remote_command
+        self.seq_num = int(seq_num)
+        self.wait_done = bool(wait_done)
+        self._acks: collections.deque[AckCmd] = collections.deque()
+        self._next_ack_event = asyncio.Event()
+        self._last_ackcmd: AckCmd | None = None
+        self._wait_task: asyncio.Future[AckCmd] | None = None
+
+    def add_ackcmd(self, ackcmd: AckCmd) -> bool:
+        """Add an acknowledgement; return whether it is final."""
+        self._acks.append(ackcmd)
+        self._next_ack_event.set()
+        return ackcmd.ack in _DONE_ACKS
+
+    def close(self) -> None:
+        """Stop waiting."""
+        if self._wait_task is not None:
+            self._wait_task.cancel()
+
+    async def next_ackcmd(self, timeout: float = DEFAULT_TIMEOUT) -> AckCmd:
+        """Return the next acknowledgement of interest (the final one if ``wait_done``).
+
+        Each ``CMD_INPROGRESS`` acknowledgement extends ``timeout`` by its
+        own ``timeout`` while waiting for the final one.
+
+        Raises
+        ------
+        AckError
+            If the acknowledgement reports a failure.
+        AckTimeoutError
+            If it does not arrive in time.
+        """
+        self._wait_task = asyncio.ensure_future(self._basic_next_ackcmd(timeout))
+        try:
+            ackcmd = await self._wait_task
+        except TimeoutError:
+            self.remote_command.salinfo._running_cmds.pop(self.seq_num, None)
+            last = self._last_ackcmd
+            if last is None:
+                last = self.remote_command.salinfo.make_ackcmd(
+                    private_seqNum=self.seq_num,
+                    ack=SalRetCode.CMD_NOACK,
+                    result="No command acknowledgement seen",
+                )
+            raise AckTimeoutError(
+                f"Timed out waiting for command acknowledgement of {self.remote_command.describe()}", last
+            ) from None
+        if ackcmd.ack in _FAILED_ACKS:
+            raise AckError(f"Command {self.remote_command.describe()} failed", ackcmd)
+        return ackcmd
+
+    async def _basic_next_ackcmd(self, timeout: float) -> AckCmd:
+        t0 = time.monotonic()
+        while True:
+            async with asyncio.timeout(max(0.0, timeout - (time.monotonic() - t0))):
+                ackcmd = await self._get_next_ackcmd()
+            if not self.wait_done or ackcmd.ack in _DONE_ACKS:
+                return ackcmd
+            if ackcmd.ack == SalRetCode.CMD_INPROGRESS:
+                timeout += ackcmd.timeout
+
+    async def _get_next_ackcmd(self) -> AckCmd:
+        while not self._acks:
+            self._next_ack_event.clear()
+            await self._next_ack_event.wait()
+        ackcmd = self._acks.popleft()
+        self._last_ackcmd = ackcmd
+        return ackcmd
+
+    def __repr__(self) -> str:
+        return f"CommandInfo({self.remote_command!r}, seq_num={self.seq_num}, wait_done={self.wait_done})"
+
+
+def _route_ackcmd(salinfo: SalInfo, ackcmd: BaseMessage) -> None:
+    """Give an acknowledgement to the command it acknowledges (the ackcmd reader's callback)."""
+    info = salinfo._running_cmds.get(ackcmd.private_seqNum)
+    if info is not None and info.add_ackcmd(ackcmd):
+        del salinfo._running_cmds[ackcmd.private_seqNum]
+
+
+class RemoteCommand(WriteTopic):
     """Send one command of a component and wait for its acknowledgement.
 
     Parameters
     ----------
     salinfo : `SalInfo`
-        The component (its index is the target; it must not be 0 for an
-        indexed component).
-    definition : `TopicDefinition`
-        The command topic.
-    router : `AckRouter`
-        The Remote's acknowledgement router.
+        The component (its index is the target).
+    name : `str`
+        Command name without prefix, e.g. ``start``.
     """
 
-    def __init__(self, *, salinfo: SalInfo, definition: TopicDefinition, router: AckRouter) -> None:
-        self.salinfo = salinfo
-        self.definition = definition
-        self._router = router
-        self._model = salinfo.model(definition)
-        self._data = self._model()
+    def __init__(self, salinfo: SalInfo, name: str) -> None:
+        super().__init__(salinfo=salinfo, attr_name=f"cmd_{name}", min_seq_num=None)
+        self._in_start = False
+        if salinfo._ackcmd_reader is None:
+            reader = AckCmdReader(salinfo)
+            reader.callback = lambda ackcmd: _route_ackcmd(salinfo, ackcmd)
+            salinfo._ackcmd_reader = reader
 
-    @property
-    def name(self) -> str:
-        """Short command name."""
-        return self.definition.name
-
-    @property
-    def data(self) -> BaseMessage:
-        """Field values the next `start` without data sends."""
-        return self._data
+    def describe(self) -> str:
+        """Return ``Name:index.command`` for messages."""
+        return f"{self.salinfo.name_index}.{self.name}"
 
     def set(self, **kwargs: Any) -> bool:
-        """Set field values for the next `start`; return whether any changed.
+        """Set field values for the next `start`, starting from default values.
+
+        Unlike an event's `WriteTopic.set`, fields not given return to their
+        defaults, as in salobj.
 
         Raises
         ------
+        AttributeError
+            If the command has no such field.
         pydantic.ValidationError
-            If a field name is unknown or a value has the wrong type.
+            If a value has the wrong type.
         """
-        did_change = any(getattr(self._data, k, None) != v for k, v in kwargs.items())
-        self._data = self._model.model_validate({**self._data.model_dump(), **kwargs})
-        return did_change
+        if not self._in_start:
+            self.data = self.DataType()
+            self._has_data = False
+        return super().set(**kwargs)
 
     async def set_start(
-        self, *, timeout: float = DEFAULT_TIMEOUT, wait_done: bool = True, **kwargs: Any
+        self, timeout: float = DEFAULT_TIMEOUT, wait_done: bool = True, **kwargs: Any
     ) -> AckCmd:
-        """Set field values (others are reset to defaults) and send the command.
+        """Set field values (the others to their defaults) and send the command.
 
         Parameters
         ----------
         timeout : `float`, optional
-            Seconds to wait for the final acknowledgement; each
-            in-progress acknowledgement extends the wait by its own timeout.
+            Seconds to wait for the final acknowledgement (the first one if
+            not ``wait_done``); each ``CMD_INPROGRESS`` acknowledgement
+            extends the wait by its own timeout.
         wait_done : `bool`, optional
             Wait for the final acknowledgement (True) or return the first
             one, whatever it is (False)?
         **kwargs
-            Command fields. Unknown names raise at once.
+            Command fields. Unknown names and bad values raise at once.
 
         Returns
         -------
@@ -139,51 +207,56 @@ class RemoteCommand:
 
         Raises
         ------
+        AttributeError
+            If a field name is unknown.
         pydantic.ValidationError
-            If a field name is unknown or a value has the wrong type.
+            If a value has the wrong type.
         AckError
             If the command failed, was aborted or timed out at the controller.
         AckTimeoutError
             If no (final) acknowledgement arrived in time.
         """
-        self._data = self._model(**kwargs)
+        self.set(**kwargs)
         return await self.start(timeout=timeout, wait_done=wait_done)
 
     async def start(
-        self, data: BaseMessage | None = None, *, timeout: float = DEFAULT_TIMEOUT, wait_done: bool = True
+        self, data: BaseMessage | None = None, timeout: float = DEFAULT_TIMEOUT, wait_done: bool = True
     ) -> AckCmd:
-        """Send the command with ``data`` (or the fields set with `set`).
+        """Send the command with ``data`` (or ``self.data``) and wait as `set_start` does.
 
-        See `set_start` for the parameters, return value and exceptions.
+        Raises
+        ------
+        TypeError
+            If ``data`` is not a `DataType`.
+        RuntimeError
+            If the Remote reads every index (index 0 of an indexed component:
+            that would command every instance), or is closed.
         """
-        if self.salinfo.interface.indexed and self.salinfo.index == 0:
+        if self.salinfo.indexed and self.salinfo.index == 0:
             raise RuntimeError(
                 f"Cannot command {self.salinfo.name} with index 0: that would command every instance"
             )
-        if data is None:
-            data = self._data
-        elif not isinstance(data, self._model):
-            raise TypeError(f"data is a {type(data).__name__}, not a {self._model.__name__}")
-        seq_num = self.salinfo.next_seq_num()
-        message = data.model_copy(
-            update={
-                "salIndex": self.salinfo.index,
-                "private_sndStamp": current_tai(),
-                "private_seqNum": seq_num,
-                "private_identity": self.salinfo.identity,
-                "private_origin": self.salinfo.domain.origin,
-            }
-        )
-        info = self._router.register(seq_num, timeout)
+        if not self.salinfo.isopen:
+            raise RuntimeError(f"Cannot command {self.describe()}: the Remote is closed")
+        try:
+            self._in_start = True
+            if data is not None:
+                self.data = data
+            self._data.private_seqNum = self.salinfo.next_seq_num()
+            message = self._prepare_data_to_write()
+        finally:
+            self._in_start = False
+        info = CommandInfo(remote_command=self, seq_num=message.private_seqNum, wait_done=wait_done)
+        self.salinfo._running_cmds[info.seq_num] = info
         try:
             await self.salinfo.publish(self.definition, message)
-            return await self._wait(info, wait_done=wait_done)
-        finally:
-            if wait_done:
-                self._router.forget(seq_num)
+        except BaseException:
+            self.salinfo._running_cmds.pop(info.seq_num, None)
+            raise
+        return await info.next_ackcmd(timeout=timeout)
 
     async def next_ackcmd(
-        self, ackcmd: AckCmd, *, timeout: float = DEFAULT_TIMEOUT, wait_done: bool = True
+        self, ackcmd: AckCmd, timeout: float = DEFAULT_TIMEOUT, wait_done: bool = True
     ) -> AckCmd:
         """Wait for the next acknowledgement of a command sent earlier.
 
@@ -199,59 +272,21 @@ class RemoteCommand:
 
         Raises
         ------
+        RuntimeError
+            If the command is unknown or already finished.
         AckError, AckTimeoutError
             As for `set_start`.
         """
-        info = self._router._in_flight.get(ackcmd.private_seqNum)
+        info = self.salinfo._running_cmds.get(ackcmd.private_seqNum)
         if info is None:
-            raise RuntimeError(f"Command with seqNum {ackcmd.private_seqNum} is not awaiting acknowledgement")
-        info.base_timeout = timeout
-        info.deadline = time.monotonic() + timeout
-        try:
-            return await self._wait(info, wait_done=wait_done)
-        finally:
-            if wait_done:
-                self._router.forget(info.seq_num)
+            raise RuntimeError(f"Command private_seqNum={ackcmd.private_seqNum} is unknown or finished")
+        info.wait_done = wait_done
+        return await info.next_ackcmd(timeout=timeout)
 
-    async def _wait(self, info: _CommandInfo, *, wait_done: bool) -> AckCmd:
-        loop = asyncio.get_running_loop()
-        while True:
-            while info.acks:
-                ackcmd = info.acks.popleft()
-                info.last_ack = ackcmd
-                code = SalRetCode(ackcmd.ack)
-                if code.is_final:
-                    self._router.forget(info.seq_num)
-                    if code.is_failure:
-                        raise AckError(f"Command {self.salinfo.name_index}.{self.name} failed", ackcmd)
-                    return ackcmd
-                if not wait_done:
-                    return ackcmd
-            remaining = info.deadline - time.monotonic()
-            if remaining <= 0:
-                self._router.forget(info.seq_num)
-                raise AckTimeoutError(
-                    f"Timed out waiting for {self.salinfo.name_index}.{self.name}", self._noack(info)
-                )
-            info.waiter = loop.create_future()
-            try:
-                async with asyncio.timeout(remaining):
-                    await info.waiter
-            except TimeoutError:
-                pass
-            finally:
-                info.waiter = None
+    async def set_write(self, *, force_output: bool | None = None, **kwargs: Any) -> SetWriteResult:
+        """Not available for commands: call `set_start`."""
+        raise NotImplementedError("Call set_start instead")
 
-    def _noack(self, info: _CommandInfo) -> AckCmd:
-        if info.last_ack is not None:
-            return info.last_ack
-        model = self.salinfo.model(self.salinfo.interface.ackcmd)
-        fields = dict(
-            ack=int(SalRetCode.CMD_NOACK),
-            result="No acknowledgement seen",
-            identity=self.salinfo.identity,
-            origin=self.salinfo.domain.origin,
-            salIndex=self.salinfo.index,
-            private_seqNum=info.seq_num,
-        )
-        return model.model_validate(fields)
+    async def write(self) -> BaseMessage:
+        """Not available for commands: call `start`."""
+        raise NotImplementedError("Call start instead")

@@ -246,7 +246,8 @@ async def run_one_script(
             pass  # the script reported why through its state and log; it exits by itself
         else:
             run_task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        await script.done_task
+        with contextlib.suppress(Exception):  # a failed cleanup: the state says FAILED
+            await script.done_task
         await asyncio.sleep(0)  # let the last state and log messages print
         return ScriptState(script.state.state)
     finally:

@@ -1,42 +1,61 @@
-"""BaseScriptTestCase: a harness for script unit tests."""
+"""BaseScriptTestCase: the script test harness of ts_standardscripts."""
 
 from __future__ import annotations
 
-__all__ = ["BaseScriptTestCase"]
+__all__ = ["MAKE_TIMEOUT", "BaseScriptTestCase"]
 
 import abc
+import asyncio
 import contextlib
+import datetime
+import logging
 import os
+import pathlib
 import subprocess
 import sys
+import time
 import types
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+import unittest
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any, TypeVar
 
 import yaml
 
-from ..sal import ScriptState
-from ..sal.messages import message_model
-from ..sal.testing import set_random_topic_subname
+from ..sal import Domain, Remote, ScriptState, set_test_topic_subname
+from ..utils import index_generator
 from .base_script import BaseScript
 
+#: Default time limit (s) of `BaseScriptTestCase.make_script`.
+MAKE_TIMEOUT = 90
 
-class _Closeable(Protocol):
-    async def close(self) -> None: ...
+_T = TypeVar("_T")
+
+
+def _check_file(path: pathlib.Path) -> pathlib.Path:
+    """Return the absolute path of an executable file; raise `AssertionError` if it is not one."""
+    path = path.absolute()
+    assert path.is_file(), f"{path} is not a file"
+    assert os.access(path, os.X_OK), f"{path} is not executable"
+    return path
+
+
+def _utc_isot_now() -> str:
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
 
 
 class BaseScriptTestCase(metaclass=abc.ABCMeta):
     """Mixin for testing a script, with `unittest.IsolatedAsyncioTestCase`.
 
-    Subclasses implement `basic_make_script`, then::
+    The signatures are those of ts_standardscripts' ``BaseScriptTestCase``.
+    Implement `basic_make_script`, then::
 
         async with self.make_script():
             await self.configure_script(n_bias=3)
             await self.run_script()
 
-    Commands are given by calling the script's ``do_<command>`` methods with
-    properly typed command data, as the queue would send them.
+    Commands are given by calling the script's ``do_<command>`` methods,
+    as the queue would send them. `configure_script_yaml` (an extension)
+    configures from YAML text with more command fields.
 
     Attributes
     ----------
@@ -44,88 +63,189 @@ class BaseScriptTestCase(metaclass=abc.ABCMeta):
         The script under test (set by `basic_make_script`).
     """
 
+    _index_iter = index_generator()
+
     script: BaseScript
 
     @abc.abstractmethod
-    async def basic_make_script(self, index: int) -> Sequence[_Closeable]:
+    async def basic_make_script(self, index: int) -> Sequence[Any]:
         """Make ``self.script`` (and anything it needs) with SAL index ``index``.
 
         Returns
         -------
         items : sequence
-            Everything to close at the end (the script included).
+            Scripts, controllers and remotes: `make_script` waits for each
+            one's ``start_task`` and finally closes each.
         """
+        raise NotImplementedError()
+
+    async def close(self) -> None:  # noqa: B027 - an optional hook, as in standardscripts
+        """Clean up before the items of `basic_make_script` are closed (optional)."""
+
+    def next_index(self) -> int:
+        """Return the next SAL index (unique within the process)."""
+        return next(self._index_iter)
+
+    async def wait_for(self, coro: Awaitable[_T], timeout: float, description: str, verbose: bool) -> _T:
+        """Await ``coro`` with a time limit, printing how long it took if ``verbose``.
+
+        Raises
+        ------
+        TimeoutError
+            If it takes longer than ``timeout`` seconds.
+        """
+        t0 = time.monotonic()
+        if verbose:
+            print(f"wait for {description}")
+        try:
+            result = await asyncio.wait_for(coro, timeout=timeout)
+        except TimeoutError:
+            print(f"{description} timed out after {time.monotonic() - t0:0.1f} seconds")
+            raise
+        if verbose:
+            print(f"{description} took {time.monotonic() - t0:0.1f} seconds")
+        return result
 
     @contextlib.asynccontextmanager
     async def make_script(
-        self, index: int = 1, *, randomize_topic_subname: bool = True
+        self,
+        log_level: int = logging.INFO,
+        timeout: float = MAKE_TIMEOUT,
+        verbose: bool = False,
+        randomize_topic_subname: bool = False,
     ) -> AsyncIterator[None]:
-        """Make the script and wait until it is UNCONFIGURED; close all at exit."""
-        if randomize_topic_subname:
-            set_random_topic_subname()
-        items = await self.basic_make_script(index=index)
+        """Make the script with the next index and wait for it to start; close all at exit.
+
+        Parameters
+        ----------
+        log_level : `int`, optional
+            Log level of the script.
+        timeout : `float`, optional
+            Time limit (s) for making, starting and closing.
+        verbose : `bool`, optional
+            Print how long each step took?
+        randomize_topic_subname : `bool`, optional
+            A random topic sub-name (else one made from the process id)?
+        """
+        set_test_topic_subname(randomize=randomize_topic_subname)
+        items = await self.wait_for(
+            self.basic_make_script(index=self.next_index()),
+            timeout=timeout,
+            description="self.basic_make_script()",
+            verbose=verbose,
+        )
         try:
-            for item in items:
-                start_task = getattr(item, "start_task", None)
-                if start_task is not None:
-                    await start_task
-            assert self.script.state.state == ScriptState.UNCONFIGURED
+            await self.wait_for(
+                asyncio.gather(*[item.start_task for item in items]),
+                timeout=timeout,
+                description=f"item.start_task for {len(items)} items",
+                verbose=verbose,
+            )
+            self.script.log.setLevel(log_level)
             yield
         finally:
-            for item in items:
-                await item.close()
+            await self.wait_for(self.close(), timeout=timeout, description="self.close()", verbose=verbose)
+            await self.wait_for(
+                asyncio.gather(*[item.close() for item in items]),
+                timeout=timeout,
+                description=f"item.close() for {len(items)} items",
+                verbose=verbose,
+            )
 
-    def _command_data(self, command: str, **fields: Any) -> Any:
-        topic = self.script.salinfo.interface.commands[command]
-        return message_model(topic)(salIndex=self.script.salinfo.index, **fields)
+    async def configure_script(self, **kwargs: Any) -> types.SimpleNamespace:
+        """Configure the script from keyword arguments and set a group id.
 
-    async def configure_script(self, **config: Any) -> types.SimpleNamespace:
-        """Configure the script from keyword arguments; return its config.
+        The state is first set to UNCONFIGURED, so this may be called more
+        than once.
 
-        Raises whatever ``do_configure`` raises; the script is then in
-        CONFIGURE_FAILED.
+        Returns
+        -------
+        config : `types.SimpleNamespace`
+            ``kwargs`` as a namespace (not the script's validated configuration).
+
+        Raises
+        ------
+        ExpectedError
+            If the configuration fails (the script is then CONFIGURE_FAILED).
         """
-        text = yaml.safe_dump(config) if config else ""
-        return await self.configure_script_yaml(text)
+        config = types.SimpleNamespace(**kwargs)
+        await self.configure_script_yaml(yaml.safe_dump(kwargs) if kwargs else "")
+        return config
 
     async def configure_script_yaml(self, text: str, **fields: Any) -> types.SimpleNamespace:
-        """Configure the script from YAML text, as the queue sends it."""
-        await self.script.do_configure(self._command_data("configure", config=text, **fields))
+        """Configure the script from YAML text, as the queue sends it, and set a group id.
+
+        An extension. ``fields`` are other fields of the ``configure``
+        command (``pauseCheckpoint``, ``logLevel``...).
+
+        Returns
+        -------
+        config : `types.SimpleNamespace`
+            The script's validated configuration, defaults included.
+        """
+        await self.script.set_state(ScriptState.UNCONFIGURED)
+        data = self.script.cmd_configure.DataType(config=text, **fields)
+        await self.script.do_configure(data)
         assert self.script.state.state == ScriptState.CONFIGURED
-        assert self.script.config is not None
-        return self.script.config
+        await self.script.do_setGroupId(self.script.cmd_setGroupId.DataType(groupId=_utc_isot_now()))
+        return self.script.config if self.script.config is not None else types.SimpleNamespace()
 
     async def run_script(self, expected_final_state: ScriptState = ScriptState.DONE) -> None:
-        """Set a group id, run the script and check its final state."""
-        await self.script.do_setGroupId(self._command_data("setGroupId", groupId="test-group"))
-        await self.script.do_run(self._command_data("run"))
+        """Run the configured script (group id set) and check its final state."""
+        await self.script.do_run(self.script.cmd_run.DataType())
         await self.script.done_task
-        actual = ScriptState(self.script.state.state)
+        actual = self.script.state.state
         assert actual == expected_final_state, (
-            f"final state {actual.name}, expected {expected_final_state.name}; "
+            f"final state {self.script.state_name}, expected {expected_final_state!r}; "
             f"reason: {self.script.state.reason}"
         )
 
-    def check_executable(self, script_path: Path) -> dict[str, Any] | None:
-        """Check a script executable: it is executable and prints its schema.
+    async def check_executable(self, script_path: str | pathlib.Path) -> dict[str, Any] | None:
+        """Check a script executable: a file, executable, and it prints its schema.
 
-        Runs ``script_path 0 --schema`` and checks the printed YAML parses
-        back to the script class's schema.
+        If ``$LSST_SAL_SCRIPT_CHECK_BIN`` is set, also launch it and wait
+        for it to report UNCONFIGURED (needs a transport that reaches other
+        processes, e.g. ``CALIBSCRIPTS_TRANSPORT=redis``; otherwise the test
+        is skipped).
 
         Returns
         -------
         schema : `dict` or None
-            The schema the executable printed.
+            The schema ``script_path 0 --schema`` printed (an extension).
         """
-        assert os.access(script_path, os.X_OK), f"{script_path} is not executable"
-        result = subprocess.run(
-            [sys.executable, str(script_path), "0", "--schema"],
+        set_test_topic_subname()
+        index = self.next_index()
+        path = _check_file(pathlib.Path(script_path))
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(path), "0", "--schema"],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=MAKE_TIMEOUT,
             check=False,
         )
-        assert result.returncode == 0, f"{script_path} 0 --schema failed: {result.stderr}"
+        assert result.returncode == 0, f"{path} 0 --schema failed: {result.stderr}"
         schema = yaml.safe_load(result.stdout) if result.stdout.strip() else None
-        assert schema == type(self.script).get_schema(), "printed schema differs from get_schema()"
+        if "LSST_SAL_SCRIPT_CHECK_BIN" in os.environ:
+            await self._check_launch(path, index)
         return schema
+
+    async def _check_launch(self, path: pathlib.Path, index: int) -> None:
+        async with Domain() as domain:
+            environment = domain.transport.child_environment()
+            if environment is None:
+                raise unittest.SkipTest(
+                    f"Launching {path.name} needs a transport that reaches other processes, "
+                    f"not {domain.transport.name!r}"
+                )
+            async with Remote(domain, "Script", index) as remote:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, str(path), str(index), env={**os.environ, **environment}
+                )
+                try:
+                    state = await remote.evt_state.next(flush=False, timeout=MAKE_TIMEOUT)
+                    assert state.state == ScriptState.UNCONFIGURED
+                finally:
+                    if process.returncode is None:
+                        process.terminate()
+                    await asyncio.wait_for(process.wait(), timeout=MAKE_TIMEOUT)

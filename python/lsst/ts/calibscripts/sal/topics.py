@@ -1,0 +1,8 @@
+"""The topic classes, under the names of salobj's ``topics`` package."""
+
+# ruff: noqa: F403
+
+from .controller_command import *
+from .read_topic import *
+from .remote_command import *
+from .write_topic import *
