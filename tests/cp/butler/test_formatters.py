@@ -29,7 +29,7 @@ def test_intermediate_images_are_uncompressed(
     with latiss_night.butler(latiss_calibrations.bias, latiss_calibrations.dark) as butler:
         exposure = latiss_night.biases[0]
         proc = butler.getURI("cpBiasProc", instrument="LATISS", detector=0, exposure=exposure)
-        assert _hdu_kinds(proc.ospath) == {"IMAGE": "plain", "MASK": "RICE_1", "VARIANCE": "GZIP_2"}
+        assert _hdu_kinds(proc.ospath) == {"IMAGE": "plain", "MASK": "RICE_1", "VARIANCE": "GZIP_1"}
         dark_exposure = latiss_night.darks[0]
         dark_proc = butler.getURI("cpDarkProc", instrument="LATISS", detector=0, exposure=dark_exposure)
         assert _hdu_kinds(dark_proc.ospath) == {"IMAGE": "plain", "MASK": "RICE_1", "VARIANCE": "plain"}

@@ -1,9 +1,10 @@
 """Butler formatters for the datasets the Butler has no built-in reader for.
 
-Raws need one (`RawFormatter`). The calibration images use lsst-images'
-`~lsst.images.formatters.GenericFormatter` (``ImageV2``/``MaskedImageV2``),
-or for the intermediate images of the pipelines its subclass
-`ImageRecipeFormatter`, whose write recipes may leave a plane uncompressed.
+Raws need one (`RawFormatter`). The images of the pipelines (``MaskedImageV2``:
+the products and the intermediate images) use `ImageRecipeFormatter`, a
+subclass of lsst-images' `~lsst.images.formatters.GenericFormatter` whose
+write recipes leave a plane uncompressed or compress it losslessly and fast
+(`lsst.ts.calibscripts.cp.butler.fits_planes`).
 The verification statistics use the built-in YAML formatter
 (``StructuredDataDict``), defects the Parquet formatter (``ArrowAstropy``) and
 the photon transfer curve the JSON formatter (a pydantic model). The mapping
@@ -20,11 +21,12 @@ __all__ = ["ImageRecipeFormatter", "RawFormatter"]
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from lsst.daf.butler import FormatterNotImplementedError, FormatterV2
-from lsst.images.fits import FitsCompressionOptions
+from lsst.daf.butler import DatasetProvenance, FormatterNotImplementedError, FormatterV2
 from lsst.images.formatters import GenericFormatter
+from lsst.images.serialization import ButlerInfo
 from lsst.resources import ResourcePath
 
+from .fits_planes import PlaneCompression, PlaneOptions, write_fits
 from .raw_file import RawImage, read_raw
 
 
@@ -86,22 +88,33 @@ class RawFormatter(FormatterV2):
 
 
 class ImageRecipeFormatter(GenericFormatter):
-    """lsst-images formatter whose FITS write recipes may leave planes uncompressed.
+    """lsst-images formatter that writes its planes fast, as its recipes say.
 
     A recipe maps a plane name (``image``, ``mask``, ``variance``) to
-    `~lsst.images.fits.FitsCompressionOptions`, exactly as for
-    `~lsst.images.formatters.GenericFormatter`, or to ``null``: that plane
-    is written as a plain FITS image HDU. Planes a recipe does not name get
-    the lsst-images default (lossless ``GZIP_2``, one tile per row).
 
-    Why: the pipelines' intermediate images (``cpBiasProc``,
-    ``verifyBiasProc``...) are written once, read back once or twice in row
-    blocks, and then never used again. Astropy compresses ``GZIP_2`` at zlib
-    level 9, one row tile at a time: writing a full-size ITL image that way
-    takes seconds, and reading a block of rows back decompresses every tile
-    through Python. For float pixels with noise it saves little space
-    either (56 of 62 MiB). An uncompressed plane is written and read at
-    disk speed, and a row block is read without touching the other rows.
+    * ``null``: the plane is written as a plain FITS image HDU;
+    * ``{algorithm: GZIP_1 | RICE_1, tile_rows: N, level: L}``: the plane is
+      tile-compressed losslessly by
+      `lsst.ts.calibscripts.cp.butler.fits_planes` (tiles of ``N`` whole
+      rows, deflate level ``L`` with ISA-L, tiles compressed in threads; a
+      constant plane compressed once); lsst-images' ``tile_shape`` is
+      accepted for ``tile_rows``;
+    * other `~lsst.images.fits.FitsCompressionOptions` (``GZIP_2``,
+      quantization): written by lsst-images, as by
+      `~lsst.images.formatters.GenericFormatter`.
+
+    Planes a recipe does not name get the lsst-images default (lossless
+    ``GZIP_2``, one tile per row).
+
+    Why: lsst-images compresses through Astropy, whose ``GZIP`` tiles are
+    deflated at zlib level 9 one at a time: 5 to 20 s of CPU for a full-size
+    ITL float plane, most of the time a combination took. The intermediate
+    images (``cpBiasProc``...) are written once and read back once or twice
+    in row blocks: their pixels are stored plain, read and written at disk
+    speed, and their constant variance (``doVariance=False``) costs a few
+    KiB. The products (``bias``, ``dark``, ``flat``) stay compressed
+    losslessly as ``GZIP_1`` and ``RICE_1`` tiles that Astropy, CFITSIO and
+    lsst-images read.
 
     Reading is `~lsst.images.formatters.GenericFormatter`'s: FITS readers
     handle compressed and plain HDUs alike, so files written either way read
@@ -126,11 +139,11 @@ class ImageRecipeFormatter(GenericFormatter):
         Raises
         ------
         ValueError
-            If a recipe is not a mapping of planes.
+            If a recipe is not a mapping of planes, or a plane's options are
+            not valid (the note names the recipe and plane).
         pydantic.ValidationError
-            If a plane's options are not valid
-            `~lsst.images.fits.FitsCompressionOptions` (the note names the
-            recipe and plane).
+            If options left to lsst-images are not valid
+            `~lsst.images.fits.FitsCompressionOptions`.
         """
         if not recipes:
             return recipes
@@ -138,23 +151,43 @@ class ImageRecipeFormatter(GenericFormatter):
             if not isinstance(recipe, Mapping):
                 raise ValueError(f"Write recipe {name!r} must map plane names to compression options.")
             for plane, options in recipe.items():
-                if options is None:
-                    continue
                 try:
-                    FitsCompressionOptions.model_validate(options)
+                    PlaneCompression.from_recipe(options)
                 except Exception as err:
                     err.add_note(f"write recipe {name!r}, plane {plane!r}")
                     raise
         return recipes
 
-    # The base class annotates its options as never None, but the FITS
-    # archive it hands them to documents None as "write this plane
-    # uncompressed"; tests/cp/butler/test_formatters.py checks the HDU types,
-    # so a change of this private hook upstream fails loudly.
-    def _get_compression_options(self) -> dict[str, FitsCompressionOptions | None]:  # type: ignore[override]
+    def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:
+        """Write the dataset; FITS planes as the recipe says (`fits_planes.write_fits`).
+
+        Parameters
+        ----------
+        in_memory_dataset
+            The lsst-images object.
+        uri
+            Local file to write.
+        """
+        self._validate_write_parameters()
+        if self.get_write_extension() != ".fits":
+            super().write_local_file(in_memory_dataset, uri)
+            return
+        butler_info = ButlerInfo(
+            dataset=self.dataset_ref.to_simple(),
+            provenance=self.butler_provenance if self.butler_provenance is not None else DatasetProvenance(),
+        )
+        write_fits(
+            in_memory_dataset,
+            uri.ospath,
+            self._plane_options(),
+            update_header=self._update_header,
+            compression_seed=self._get_compression_seed(),
+            butler_info=butler_info,
+        )
+
+    def _plane_options(self) -> dict[str, PlaneOptions]:
         # Same lookup as the base class (the "recipe" write parameter, the
-        # software defaults when there is no "default" recipe), but a null
-        # plane stays None.
+        # software defaults when there is no "default" recipe).
         recipe = self.write_parameters.get("recipe", "default")
         try:
             config = self.write_recipes[recipe]
@@ -162,7 +195,4 @@ class ImageRecipeFormatter(GenericFormatter):
             if recipe == "default":
                 return {}
             raise RuntimeError(f"Invalid recipe for {type(self).__name__}: {recipe!r}.") from None
-        return {
-            plane: None if options is None else FitsCompressionOptions.model_validate(options)
-            for plane, options in config.items()
-        }
+        return {plane: PlaneCompression.from_recipe(options) for plane, options in config.items()}
