@@ -34,7 +34,7 @@ from ..cp.butler.simulated_night import SimulatedNight
 CALIB_COLLECTION = "LATISS/calib/report"
 OLD_CALIB_COLLECTION = "LATISS/calib/report-old"
 #: Flat exposure times, in pairs: the PTC's points.
-FLAT_SECONDS = [1.0, 1.0, 3.0, 3.0, 6.0, 6.0, 10.0, 10.0]
+FLAT_SECONDS = [0.1, 0.1, 1.0, 1.0, 4.0, 4.0, 10.0, 10.0]
 #: Where the simulated observatory writes its raws, inside the repository.
 SIMULATED_RAW = "simulated-raw"
 DEFAULT_OPTIONS = ["isr:doDefect=False"]
