@@ -203,6 +203,15 @@ def missing_reference_types(
         ]
 
 
+def _detectors_text(ids: Sequence[int]) -> str:
+    """``detector 0``, ``detectors 0-8`` (consecutive ids) or ``detectors 0, 4``."""
+    if len(ids) == 1:
+        return f"detector {ids[0]}"
+    if list(ids) == list(range(ids[0], ids[0] + len(ids))):
+        return f"detectors {ids[0]}-{ids[-1]}"
+    return f"detectors {', '.join(map(str, ids))}"
+
+
 class _Observatory:
     """Talk to the simulated camera, OODS and OCPS as a script would."""
 
@@ -322,7 +331,7 @@ async def make_reference_calibrations(
     physical_filter : `str`
         Filter the flats are taken with (the one in the beam).
     plan : `BootstrapPlan`, optional
-        How many images; the default makes a set the daily verification accepts.
+        How many images (default: `BootstrapPlan`'s few, for a quick start).
     progress : callable, optional
         Called with one line per step (default: logged at INFO).
 
@@ -349,8 +358,8 @@ async def make_reference_calibrations(
     await asyncio.to_thread(ensure_calibration_chain, repo, instrument, with_bootstrap=True)
     say(
         f"Bootstrapping reference calibrations ({', '.join(missing)}) of {instrument} into {target}, "
-        f"from simulated images processed by the cp pipelines (detectors "
-        f"{', '.join(map(str, ids))}; flats in {physical_filter})..."
+        f"from simulated images processed by the cp pipelines ({_detectors_text(ids)}; "
+        f"flats in {physical_filter})..."
     )
     t_start = time.monotonic()
     observatory = _Observatory(domain, camera, oods, ocps_index)
