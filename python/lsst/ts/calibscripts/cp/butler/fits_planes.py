@@ -28,7 +28,7 @@ left to lsst-images. The pixel values read back are exactly those written.
 
 from __future__ import annotations
 
-__all__ = ["PlaneCompression", "PlaneOptions", "deflate", "write_fits"]
+__all__ = ["PlaneCompression", "PlaneOptions", "deflate", "inflate", "shared_executor", "write_fits"]
 
 import gzip
 import os
@@ -95,6 +95,14 @@ def deflate(data: bytes | memoryview, level: int) -> bytes:
         compressed: bytes = _igzip.compress(data, max(0, min(level, 3)), mtime=0)
         return compressed
     return gzip.compress(data, compresslevel=1, mtime=0)
+
+
+def inflate(stream: bytes) -> bytes:
+    """Decompress one gzip stream (a FITS ``GZIP_1`` or ``GZIP_2`` tile), with ISA-L if installed."""
+    if _igzip is not None:
+        data: bytes = _igzip.decompress(stream)
+        return data
+    return gzip.decompress(stream)
 
 
 @dataclass(frozen=True)

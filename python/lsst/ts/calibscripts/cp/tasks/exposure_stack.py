@@ -7,6 +7,11 @@ flat combinations defects are found in). The numerical kernel is
 `lsst.ts.calibscripts.cp.algorithms.combine.combine`; this module feeds it from the
 Butler without holding the whole stack, and adds the two-pass cosmic-ray
 masking darks need.
+
+Each input file is opened once and its blocks of rows are read straight from
+it (`lsst.ts.calibscripts.cp.butler.image_file.ImageFile`): no Butler read,
+no Astropy HDU objects per block. An input that is not a local file of a
+layout read that way is read through Butler cut-outs, with the same values.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ from lsst.images import Box, MaskSchema
 
 from ..algorithms import combine as combine_algorithms
 from ..algorithms.cosmic_rays import CosmicRayConfig, find_cosmic_rays
+from ..butler.image_file import ImageFile, local_path
 from .image_conventions import EXPOSURE_ID_KEY
 
 _log = logging.getLogger(__name__)
 
 type CosmicRayFinder = Callable[[int, int, np.ndarray, np.ndarray], np.ndarray]
 """``finder(input index, first row, image rows, variance rows)`` -> cosmic-ray pixels of the rows."""
+
+type MaskBits = Callable[[list[str]], np.ndarray | int]
+"""``bits(plane names)`` -> the bits of those mask planes in a block's mask array."""
 
 
 def combine_stack(
@@ -136,8 +145,9 @@ class _Block:
     start: int
     image: np.ndarray
     mask: np.ndarray
-    """The mask's array, ``(rows, columns, bytes)``."""
-    schema: MaskSchema
+    """The mask's array: ``(rows, columns, bytes)`` as lsst-images holds it,
+    or ``(rows, columns)`` integers as the file stores it."""
+    bits: MaskBits
     cosmic_rays: np.ndarray | None
     """Cosmic rays found in these rows, if a finder is set."""
 
@@ -148,20 +158,29 @@ class _Piece:
 
     image: np.ndarray
     mask: np.ndarray
-    schema: MaskSchema
+    bits: MaskBits
     cosmic_rays: np.ndarray | None
+
+    def excluded(self, names: list[str]) -> np.ndarray:
+        """Pixels with any of the named mask planes set."""
+        bits = self.bits(names)
+        if self.mask.ndim == 3:
+            return np.any(self.mask & bits, axis=-1)
+        return (self.mask & bits) != 0
 
 
 class ExposureStack:
     """A stack of processed exposures read lazily, in blocks of rows.
 
     Serves the rows the combination asks for (`lsst.ts.calibscripts.cp.algorithms.combine.
-    RowLoaderSource`) from Butler cut-outs of ``rows_per_read`` rows. The
-    combination asks for small tiles of rows, input after input; reading each
-    tile separately would reopen every file hundreds of times, reading whole
-    images would hold the whole stack. This keeps one block of rows of every
-    input: its image and mask only (and the variance only while cosmic rays
-    are searched), not the variance nothing else reads.
+    RowLoaderSource`) from blocks of ``rows_per_read`` rows, read from each
+    input file opened once (`~lsst.ts.calibscripts.cp.butler.image_file.ImageFile`),
+    else from Butler cut-outs. The combination asks for small tiles of rows,
+    input after input; reading each tile separately would cost a read per
+    tile, reading whole images would hold the whole stack. This keeps one
+    block of rows of every input: its image and mask only (and the variance
+    only while cosmic rays are searched), not the variance nothing else
+    reads.
 
     Parameters
     ----------
@@ -186,25 +205,44 @@ class ExposureStack:
         # image, the first again for the mask, then the second again.
         self._last_tile: list[tuple[int, int, list[_Piece]] | None] = [None] * len(self._handles)
         self._metadata: list[dict[str, Any]] = []
+        self._files: list[ImageFile | None] = []
         self.cosmic_ray_finder: CosmicRayFinder | None = None
         """Function returning the cosmic-ray pixels of a block, if any."""
         shape: tuple[int, int] | None = None
         for handle in self._handles:
-            # A one-row cut-out reads the metadata (JSON tree) and the bbox
-            # cheaply; the full shape comes from the bbox component.
-            bbox = handle.get(component="bbox")
-            this_shape = (int(bbox.shape[0]), int(bbox.shape[1]))
+            image_file = ImageFile.open(local_path(handle))
+            if image_file is not None and not image_file.has_plane("mask"):
+                image_file.close()
+                image_file = None
+            self._files.append(image_file)
+            if image_file is not None:
+                this_shape = image_file.shape
+                metadata = dict(image_file.metadata)
+            else:
+                # A one-row cut-out reads the metadata (JSON tree) and the
+                # bbox cheaply; the full shape comes from the bbox component.
+                bbox = handle.get(component="bbox")
+                this_shape = (int(bbox.shape[0]), int(bbox.shape[1]))
+                cutout = handle.get(parameters={"bbox": Box.factory[0:1, 0 : this_shape[1]]})
+                metadata = dict(cutout.metadata)
             if shape is None:
                 shape = this_shape
             elif this_shape != shape:
+                self.close()
                 raise ValueError(
                     f"Input {handle.dataId['exposure']} has shape {this_shape}, the first input {shape}: "
                     "inputs from different geometries cannot be combined."
                 )
-            cutout = handle.get(parameters={"bbox": Box.factory[0:1, 0 : this_shape[1]]})
-            self._metadata.append(dict(cutout.metadata))
+            self._metadata.append(metadata)
         assert shape is not None
         self.shape = shape
+
+    def close(self) -> None:
+        """Close the input files (reading again reads through the Butler)."""
+        for image_file in self._files:
+            if image_file is not None:
+                image_file.close()
+        self._files = [None] * len(self._handles)
 
     @property
     def n_inputs(self) -> int:
@@ -241,19 +279,30 @@ class ExposureStack:
         start = (y0 // self._rows_per_read) * self._rows_per_read
         stop = min(start + self._rows_per_read, self.shape[0])
         finder = self.cosmic_ray_finder
-        planes = ["image", "mask"] + (["variance"] if finder is not None else [])
-        parts = self._handles[index].get(
-            component="components",
-            parameters={"bbox": Box.factory[start:stop, 0 : self.shape[1]], "components": planes},
-        )
-        image = parts["image"].array
-        mask = parts["mask"]
+        image_file = self._files[index] if index < len(self._files) else None
+        bits: MaskBits
+        if image_file is not None and (finder is None or image_file.has_plane("variance")):
+            image = image_file.read_rows("image", start, stop)
+            mask_array = image_file.read_rows("mask", start, stop)
+            variance = image_file.read_rows("variance", start, stop) if finder is not None else None
+            bits = image_file.mask_bits
+        else:
+            planes = ["image", "mask"] + (["variance"] if finder is not None else [])
+            parts = self._handles[index].get(
+                component="components",
+                parameters={"bbox": Box.factory[start:stop, 0 : self.shape[1]], "components": planes},
+            )
+            image = parts["image"].array
+            mask_array = parts["mask"].array
+            variance = parts["variance"].array if finder is not None else None
+            bits = _schema_bits(parts["mask"].schema)
         cosmic_rays = None
         if finder is not None:
+            assert variance is not None
             # Cosmic rays are a few pixels long, so finding them block by
             # block misses nothing but the growth across a block edge.
-            cosmic_rays = finder(index, start, image, parts["variance"].array)
-        block = _Block(start, image, mask.array, mask.schema, cosmic_rays)
+            cosmic_rays = finder(index, start, image, variance)
+        block = _Block(start, image, mask_array, bits, cosmic_rays)
         self._blocks[index] = block
         return block
 
@@ -271,7 +320,7 @@ class ExposureStack:
             piece = _Piece(
                 block.image[rows],
                 block.mask[rows],
-                block.schema,
+                block.bits,
                 None if block.cosmic_rays is None else block.cosmic_rays[rows],
             )
             if stop < y1:
@@ -300,10 +349,18 @@ class ExposureStack:
             return None
         pieces = []
         for piece in self._pieces(index, y0, y1):
-            known = [name for name in names if name in piece.schema.names]
-            bits = piece.schema.bitmask(*known) if known else np.zeros(1, dtype=piece.mask.dtype)
-            excluded = np.any(piece.mask & bits, axis=-1)
+            excluded = piece.excluded(names)
             if piece.cosmic_rays is not None:
                 excluded |= piece.cosmic_rays
             pieces.append(excluded)
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def _schema_bits(schema: MaskSchema) -> MaskBits:
+    """Bits of named planes in an lsst-images mask array (planes the schema lacks are skipped)."""
+
+    def bits(names: list[str]) -> np.ndarray:
+        known = [name for name in names if name in schema.names]
+        return schema.bitmask(*known) if known else np.zeros(1, dtype=schema.dtype)
+
+    return bits
