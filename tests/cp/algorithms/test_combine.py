@@ -84,6 +84,16 @@ def test_tiling_threads_and_sources_agree():
     assert base.image[10, 10] < 1100
     assert base.n_used[10, 10] == 10
 
+    # A source that reads blocks of 20 rows: tiles never straddle two blocks,
+    # and with threads one block is finished before the next is asked for.
+    loaded.clear()
+    blocked = RowLoaderSource(11, (64, 50), load)
+    blocked.block_rows = 20
+    threaded = combine(blocked, config=CombineConfig(tile_bytes=11 * 50 * 4 * 7, n_threads=2))
+    assert np.array_equal(threaded.image, base.image)
+    assert np.array_equal(threaded.stdev, base.stdev, equal_nan=True)
+    assert all(y0 // 20 == (y1 - 1) // 20 for _, y0, y1 in loaded)
+
 
 def test_scales_and_errors():
     images = [np.full((4, 5), 10.0 * (i + 1)) for i in range(4)]

@@ -293,6 +293,12 @@ class RowLoaderSource:
         """Rows of image ``index``'s mask, or `None`."""
         return None if self._load_mask_rows is None else self._load_mask_rows(index, y0, y1)
 
+    block_rows: int | None = None
+    """Rows the loaders read at once, if they read fixed blocks: tiles are
+    then cut so as never to straddle two blocks, and with several threads
+    the tiles of one block are done before the next block is asked for (so
+    that the loaders hold one block of each input, read once)."""
+
 
 # ---------------------------------------------------------------------------
 # The kernel
@@ -695,7 +701,12 @@ def combine(
     stdev = np.empty((ny, nx), dtype=np.float32)
 
     rows_per_tile = max(1, min(ny, config.tile_bytes // (n_inputs * nx * 4)))
-    starts = list(range(0, ny, rows_per_tile))
+    # Tiles within blocks of the source's reads (every pixel's result is
+    # the same whatever the tiling).
+    block_rows = getattr(source, "block_rows", None) or ny
+    blocks = [
+        list(range(b0, min(b0 + block_rows, ny), rows_per_tile)) for b0 in range(0, ny, max(1, block_rows))
+    ]
     local = threading.local()
 
     def process(y0: int) -> None:
@@ -731,11 +742,13 @@ def combine(
         stdev[y0:y1] = spread
 
     if config.n_threads == 1:
-        for y0 in starts:
-            process(y0)
+        for block_starts in blocks:
+            for y0 in block_starts:
+                process(y0)
     else:
         with ThreadPoolExecutor(max_workers=config.n_threads) as pool:
-            list(pool.map(process, starts))
+            for block_starts in blocks:
+                list(pool.map(process, block_starts))
 
     return CombineResult(image=image, n_used=n_used, bad=n_used == 0, stdev=stdev, scales=scale_values)
 

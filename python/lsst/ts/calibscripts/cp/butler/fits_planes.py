@@ -28,8 +28,17 @@ left to lsst-images. The pixel values read back are exactly those written.
 
 from __future__ import annotations
 
-__all__ = ["PlaneCompression", "PlaneOptions", "deflate", "inflate", "shared_executor", "write_fits"]
+__all__ = [
+    "PlaneCompression",
+    "PlaneOptions",
+    "deflate",
+    "inflate",
+    "shared_executor",
+    "write_fits",
+    "zero_rice_tile",
+]
 
+import functools
 import gzip
 import os
 import threading
@@ -103,6 +112,15 @@ def inflate(stream: bytes) -> bytes:
         data: bytes = _igzip.decompress(stream)
         return data
     return gzip.decompress(stream)
+
+
+@functools.cache
+def zero_rice_tile(n_pixels: int, blocksize: int, bytepix: int) -> bytes | None:
+    """Return the RICE_1 stream of a tile of zeros (a mask with nothing set); `None` without a coder."""
+    if _compress_rice is None:  # pragma: no cover - depends on the Astropy version
+        return None
+    compressed: bytes = _compress_rice(bytes(n_pixels * bytepix), blocksize, bytepix)
+    return compressed
 
 
 @dataclass(frozen=True)

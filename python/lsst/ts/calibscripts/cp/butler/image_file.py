@@ -38,7 +38,7 @@ import numpy as np
 from astropy.io import fits
 from lsst.daf.butler import DeferredDatasetHandle
 
-from .fits_planes import inflate, shared_executor
+from .fits_planes import inflate, shared_executor, zero_rice_tile
 
 try:
     from astropy.io.fits.hdu.compressed._compression import decompress_rice_1_c as _decompress_rice
@@ -172,6 +172,11 @@ class ImageFile:
             value |= bits.get(name, 0)
         return value
 
+    def mask_bits_below(self, limit: int) -> bool:
+        """Whether every plane the mask names has a bit below ``limit`` (e.g. 256: a byte holds them)."""
+        bits = self._planes["mask"].bits or {}
+        return all(0 < bit < limit for bit in bits.values())
+
     def read_rows(self, plane: str, y0: int = 0, y1: int | None = None) -> np.ndarray:
         """Return rows ``[y0, y1)`` of a plane as a new native-endian array.
 
@@ -225,9 +230,14 @@ class ImageFile:
             count, offset = (int(value) for value in layout.descriptors[tile])  # type: ignore[index]
             start = tile * layout.tile_rows
             rows = min(layout.tile_rows, layout.shape[0] - start)
-            pixels = _decode_tile(layout, self._pread(count, layout.heap_address + offset), rows * n_columns)
-            pixels = pixels.reshape(rows, n_columns)
             lo, hi = max(y0, start), min(y1, start + rows)
+            data = self._pread(count, layout.heap_address + offset)
+            if layout.algorithm == "RICE_1":
+                zeros = zero_rice_tile(rows * n_columns, layout.rice_blocksize, layout.dtype.itemsize)
+                if data == zeros:  # a mask tile with nothing set: no decoding
+                    out[lo - y0 : hi - y0] = 0
+                    return
+            pixels = _decode_tile(layout, data, rows * n_columns).reshape(rows, n_columns)
             out[lo - y0 : hi - y0] = pixels[lo - start : hi - start]
 
         tiles = range(first, last + 1)

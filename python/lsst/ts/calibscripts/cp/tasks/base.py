@@ -40,10 +40,13 @@ __all__ = [
     "iterations_field",
     "mask_planes_field",
     "processed_exposure",
+    "resolve_threads",
     "rows_per_read_field",
     "sorted_by_exposure",
+    "threads_field",
 ]
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -206,6 +209,24 @@ def rows_per_read_field(default: int = 1000) -> Field[int]:
     """Declare the rows of each input an `~.exposure_stack.ExposureStack` reads at once (positive)."""
     doc = "Rows of each input read at once (memory holds this many rows of every input)."
     return _number(int, doc, default, _positive)
+
+
+def threads_field() -> Field[int]:
+    """Declare the threads a quantum computes with (0: one per core, at most two).
+
+    Every result is the same whatever the number: threads share out
+    independent pieces (rows of a combination, amplifiers of a detector).
+    """
+    doc = (
+        "Threads this quantum computes with; 0 = one per core, at most 2. Results do not depend on it; "
+        "set 1 when pipetask -j already keeps every core busy."
+    )
+    return _number(int, doc, 0, _non_negative)
+
+
+def resolve_threads(value: int) -> int:
+    """Return the threads a ``numThreads`` field asks for (0: one per core, at most two)."""
+    return value if value > 0 else max(1, min(2, os.cpu_count() or 1))
 
 
 def cosmic_ray_threshold_field(default: float, above: str) -> Field[float]:

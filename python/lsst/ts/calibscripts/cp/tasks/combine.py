@@ -60,7 +60,9 @@ from .base import (
     iterations_field,
     mask_planes_field,
     processed_exposure,
+    resolve_threads,
     rows_per_read_field,
+    threads_field,
 )
 from .exposure_stack import ExposureStack, combine_stack
 from .image_conventions import (
@@ -126,6 +128,7 @@ class CalibCombineConfig(PipelineTaskConfig, pipelineConnections=CalibCombineCon
     cosmicRayThreshold = cosmic_ray_threshold_field(5.0, "the first combination")
     cosmicRayGrow = cosmic_ray_grow_field()
     rowsPerRead = rows_per_read_field()
+    numThreads = threads_field()
     percentiles = ListField[float](
         doc="Percentiles of each amplifier's pixels recorded in the output metadata. "
         "Default: [0, 5, 16, 50, 84, 95, 100].",
@@ -205,6 +208,7 @@ class CalibCombineTask(ExposureHandlesTask):
                 sigma=config.clip,
                 iterations=config.nIter,
                 first_centre=config.firstCentre,  # type: ignore[arg-type]
+                n_threads=resolve_threads(config.numThreads),
             ),
             cosmic_rays=(
                 CosmicRayConfig(threshold=config.cosmicRayThreshold, grow=config.cosmicRayGrow)
@@ -212,6 +216,7 @@ class CalibCombineTask(ExposureHandlesTask):
                 else None
             ),
         )
+        loader.close()
         metadata = self._metadata(loader, first, scales, result.image)
         mask = Mask(schema=MASK_SCHEMA, shape=result.image.shape)
         mask.set("BAD", result.bad)

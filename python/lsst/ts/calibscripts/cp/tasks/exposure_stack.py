@@ -20,6 +20,7 @@ __all__ = ["ExposureStack", "combine_stack"]
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -104,6 +105,7 @@ def _combine(
         stack.read_rows,
         lambda index, y0, y1: stack.read_mask_rows(index, y0, y1, planes),
     )
+    source.block_rows = stack.rows_per_read
     return combine_algorithms.combine(source, scales=scales, config=config)
 
 
@@ -199,11 +201,15 @@ class ExposureStack:
         self._handles = list(handles)
         self._rows_per_read = rows_per_read
         self._blocks: list[_Block | None] = [None] * len(self._handles)
-        # The pieces of the last tile asked for, by input: the combination
-        # asks for a tile's image rows, then its mask rows. A tile that
-        # straddles two blocks would otherwise read the second block for the
-        # image, the first again for the mask, then the second again.
-        self._last_tile: list[tuple[int, int, list[_Piece]] | None] = [None] * len(self._handles)
+        # Threads of the combination share the blocks: one reads, the
+        # others wait for it.
+        self._locks = [threading.Lock() for _ in self._handles]
+        # The pieces of the last tile asked for, by thread and input: the
+        # combination asks for a tile's image rows, then its mask rows. A
+        # tile that straddles two blocks would otherwise read the second
+        # block for the image, the first again for the mask, then the
+        # second again.
+        self._local = threading.local()
         self._metadata: list[dict[str, Any]] = []
         self._files: list[ImageFile | None] = []
         self.cosmic_ray_finder: CosmicRayFinder | None = None
@@ -262,12 +268,27 @@ class ExposureStack:
         """Detector id of exposure ``index``."""
         return int(self._handles[index].dataId["detector"])
 
+    @property
+    def rows_per_read(self) -> int:
+        """Rows of each input read at once."""
+        return self._rows_per_read
+
     def drop_blocks(self) -> None:
         """Forget the cached blocks (before a second pass over the inputs)."""
         self._blocks = [None] * len(self._handles)
-        self._last_tile = [None] * len(self._handles)
+        self._local = threading.local()
+
+    def _last_tiles(self) -> list[tuple[int, int, list[_Piece]] | None]:
+        last: list[tuple[int, int, list[_Piece]] | None] | None = getattr(self._local, "last", None)
+        if last is None:
+            last = self._local.last = [None] * len(self._handles)
+        return last
 
     def _block(self, index: int, y0: int) -> _Block:
+        with self._locks[index]:
+            return self._locked_block(index, y0)
+
+    def _locked_block(self, index: int, y0: int) -> _Block:
         block = self._blocks[index]
         if block is not None and block.start <= y0 < block.start + block.image.shape[0]:
             return block
@@ -284,6 +305,9 @@ class ExposureStack:
         if image_file is not None and (finder is None or image_file.has_plane("variance")):
             image = image_file.read_rows("image", start, stop)
             mask_array = image_file.read_rows("mask", start, stop)
+            if image_file.mask_bits_below(256):
+                # The named planes' bits fit in a byte: a quarter of the memory.
+                mask_array = mask_array.astype(np.uint8)
             variance = image_file.read_rows("variance", start, stop) if finder is not None else None
             bits = image_file.mask_bits
         else:
@@ -307,7 +331,8 @@ class ExposureStack:
         return block
 
     def _pieces(self, index: int, y0: int, y1: int) -> list[_Piece]:
-        last = self._last_tile[index]
+        last_tiles = self._last_tiles()
+        last = last_tiles[index]
         if last is not None and last[0] == y0 and last[1] == y1:
             return last[2]
         # A tile of the combination may straddle two read blocks.
@@ -334,7 +359,7 @@ class ExposureStack:
                 )
             pieces.append(piece)
             y = stop
-        self._last_tile[index] = (y0, y1, pieces)
+        last_tiles[index] = (y0, y1, pieces)
         return pieces
 
     def read_rows(self, index: int, y0: int, y1: int) -> np.ndarray:
