@@ -1,13 +1,12 @@
 """The simulated OCPS driven through a Remote, as a script drives it, with real pipetask jobs.
 
-The repository holds three simulated LATISS biases (reduced geometry) and
-an empty ``LATISS/calib`` collection; each job runs ``pipetask -j 1`` on one
-to three of them.
+The repository (``latiss_repo`` in conftest.py) holds three simulated
+LATISS biases (reduced geometry) and an empty ``LATISS/calib`` collection;
+each job runs ``pipetask -j 1`` on one to three of them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
@@ -17,19 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lsst.daf.butler import Butler, CollectionType
+from lsst.daf.butler import Butler
 
 from lsst.ts.calibscripts import sal
-from lsst.ts.calibscripts.cp.butler.ingest import ingest_raws
 from lsst.ts.calibscripts.cp.butler.pipeline_locations import cp_pipe_dir
-from lsst.ts.calibscripts.cp.butler.repository import create_repository
-from lsst.ts.calibscripts.cp.camera.description import LATISS
-from lsst.ts.calibscripts.cp.camera.geometry import reduced_itl_geometry
 from lsst.ts.calibscripts.sal import SalRetCode, State
 from lsst.ts.calibscripts.simulator.ocps import OcpsCsc, OcpsFaults
 
 from ..cp.butler.pipetask_runner import exposure_query
-from ..cp.butler.simulated_night import SimulatedNight
+from .conftest import LatissRepo
 
 pytestmark = pytest.mark.slow
 
@@ -37,31 +32,6 @@ CP_BIAS = "${CP_PIPE_DIR}/pipelines/LATISS/cpBias.yaml"
 CONFIG = "-j 1 -i LATISS/calib --register-dataset-types -c isr:doDefect=False"
 # Generous: pipetask on two shared, busy cores.
 JOB_TIMEOUT = 120.0
-
-
-@dataclasses.dataclass
-class LatissRepo:
-    repo: Path
-    biases: list[int]
-
-
-@pytest.fixture(scope="module")
-def latiss_repo(tmp_path_factory: pytest.TempPathFactory) -> LatissRepo:
-    root = tmp_path_factory.mktemp("ocps")
-    repo = create_repository(root / "repo", ["LATISS"])
-    night = SimulatedNight(root / "raws", LATISS, reduced_itl_geometry(), seed=5)
-    biases = night.take("BIAS", [0.0] * 3)
-    with Butler.from_config(str(repo), writeable=True) as butler:
-        ingest_raws(butler, night.files)
-        # The scripts pass "-i LATISS/calib": it must exist, even empty.
-        butler.collections.register("LATISS/calib", CollectionType.CALIBRATION)
-    return LatissRepo(repo, biases)
-
-
-@pytest.fixture
-async def domain() -> AsyncIterator[sal.Domain]:
-    async with sal.Domain() as domain:
-        yield domain
 
 
 @pytest.fixture
@@ -75,12 +45,6 @@ async def ocps(domain: sal.Domain, latiss_repo: LatissRepo, tmp_path: Path) -> A
         kill_grace=2.0,
     ) as csc:
         yield csc
-
-
-@pytest.fixture
-async def remote(domain: sal.Domain, ocps: OcpsCsc) -> AsyncIterator[sal.Remote]:
-    async with sal.Remote(domain, "OCPS", 1) as remote:
-        yield remote
 
 
 def bias_query(latiss_repo: LatissRepo, *indices: int) -> str:

@@ -126,16 +126,19 @@ def _named(items: Sequence[str]) -> str:
     return text + (f" and {len(items) - _MAX_NAMED} more" if len(items) > _MAX_NAMED else "")
 
 
-def _jobs_text(jobs: Sequence[Mapping[str, Any]], total: int) -> str:
+def _failed_jobs_text(jobs: Sequence[Mapping[str, Any]]) -> str | None:
     failed = [j for j in jobs if j["status"] == JobStatus.FAILED]
+    if not failed:
+        return None
+    named = _named([f"{j['name']} exit code {j['exitCode']}" for j in failed])
+    return f"{len(failed)} of {len(jobs)} jobs failed ({named})"
+
+
+def _blocked_jobs_text(jobs: Sequence[Mapping[str, Any]]) -> str | None:
     blocked = [j for j in jobs if j["status"] == JobStatus.BLOCKED]
-    parts = []
-    if failed:
-        named = _named([f"{j['name']} exit code {j['exitCode']}" for j in failed])
-        parts.append(f"{len(failed)} of {total} jobs failed ({named})")
-    if blocked:
-        parts.append(f"{len(blocked)} blocked by them ({_named([j['name'] for j in blocked])})")
-    return ", ".join(parts)
+    if not blocked:
+        return None
+    return f"{len(blocked)} jobs blocked by them ({_named([j['name'] for j in blocked])})"
 
 
 def bps_failure_reason(
@@ -158,8 +161,8 @@ def bps_failure_reason(
     -------
     reason : `str`
         E.g. "bps: 1 of 1 jobs failed (detector_0 exit code 1): task isr
-        failed on {...}: FileIntegrityError: ...; 1 quantum blocked
-        (cpBiasCombine on {...}); log: ...".
+        failed on {...}: ValueError: ...; 1 quantum blocked (cpBiasCombine
+        on {...}); log: ...".
     """
     stage = (status or {}).get("stage", "preparing")
     if status is None or stage == "preparing failed" or (stage == "preparing" and exit_code):
@@ -172,20 +175,22 @@ def bps_failure_reason(
         cause = (init and last_error_line(_job_log(init))) or status.get("error") or f"exit code {exit_code}"
         return f"bps: pipetaskInit failed: {cause}; log: {log_path}"
     parts = []
-    jobs_text = _jobs_text(jobs, len(jobs))
-    if jobs_text:
-        parts.append(jobs_text)
+    jobs_text = _failed_jobs_text(jobs)
     failed_logs = [_job_log(j) for j in jobs if j["status"] == JobStatus.FAILED]
     quanta = [q for text in failed_logs if (q := describe_failed_quanta(text))]
+    cause = None
     if quanta:
-        parts.append(quanta[0] + (f" (and in {len(quanta) - 1} other job(s))" if len(quanta) > 1 else ""))
+        cause = quanta[0] + (f" (and in {len(quanta) - 1} other job(s))" if len(quanta) > 1 else "")
     elif failed_logs:
-        error = next((e for text in failed_logs if (e := last_error_line(text))), None)
-        if error:
-            parts.append(error)
+        cause = next((e for text in failed_logs if (e := last_error_line(text))), None)
+    if jobs_text:
+        parts.append(f"{jobs_text}: {cause}" if cause else jobs_text)
     blocked = [q for text in failed_logs for q in blocked_quanta(text)]
     if blocked:
-        parts.append(f"{len(blocked)} quanta blocked ({_named(blocked)})")
+        noun = "quantum" if len(blocked) == 1 else "quanta"
+        parts.append(f"{len(blocked)} {noun} blocked ({_named(blocked)})")
+    if blocked_jobs := _blocked_jobs_text(jobs):
+        parts.append(blocked_jobs)
     final = status.get("finalJob")
     if final and final["status"] == JobStatus.FAILED:
         cause = last_error_line(_job_log(final)) or final.get("error") or ""
@@ -250,8 +255,9 @@ def partial_run_note(status: Mapping[str, Any], output_collection: str) -> str |
     if succeeded == len(jobs):
         return None
     return (
-        f"partial run ingested: {output_collection} (run {status['outputRun']}) holds the outputs of the "
-        f"{succeeded} of {len(jobs)} jobs that succeeded; it is not a complete product: do not certify it"
+        f"partial run ingested: {output_collection} (run {status['outputRun']}) holds what the quanta "
+        f"that succeeded wrote ({succeeded} of {len(jobs)} jobs succeeded); it is not a complete "
+        "product: do not certify it"
     )
 
 
