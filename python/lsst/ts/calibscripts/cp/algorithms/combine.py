@@ -704,13 +704,14 @@ def combine(
     # Tiles within blocks of the source's reads (every pixel's result is
     # the same whatever the tiling).
     block_rows = getattr(source, "block_rows", None) or ny
-    blocks = [
-        list(range(b0, min(b0 + block_rows, ny), rows_per_tile)) for b0 in range(0, ny, max(1, block_rows))
-    ]
+    blocks = []
+    for b0 in range(0, ny, max(1, block_rows)):
+        b1 = min(b0 + block_rows, ny)
+        blocks.append([(y0, min(y0 + rows_per_tile, b1)) for y0 in range(b0, b1, rows_per_tile)])
     local = threading.local()
 
-    def process(y0: int) -> None:
-        y1 = min(y0 + rows_per_tile, ny)
+    def process(rows_range: tuple[int, int]) -> None:
+        y0, y1 = rows_range
         rows = y1 - y0
         buffer = getattr(local, "buffer", None)
         if buffer is None or buffer.shape[1] < rows:
@@ -742,13 +743,13 @@ def combine(
         stdev[y0:y1] = spread
 
     if config.n_threads == 1:
-        for block_starts in blocks:
-            for y0 in block_starts:
-                process(y0)
+        for block_tiles in blocks:
+            for tile in block_tiles:
+                process(tile)
     else:
         with ThreadPoolExecutor(max_workers=config.n_threads) as pool:
-            for block_starts in blocks:
-                list(pool.map(process, block_starts))
+            for block_tiles in blocks:
+                list(pool.map(process, block_tiles))
 
     return CombineResult(image=image, n_used=n_used, bad=n_used == 0, stdev=stdev, scales=scale_values)
 
