@@ -1,16 +1,23 @@
-"""What the OCPS makes of a bps run's status and logs (no bps runs here)."""
+"""What the OCPS makes of a bps run's status and logs, and a stop at the time limit (no bps runs here)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from lsst.ts.calibscripts.simulator.executors.bps import BpsProcess
 from lsst.ts.calibscripts.simulator.executors.bps_outcome import (
     append_bps_logs,
     bps_failure_reason,
     partial_run_note,
     running_jobs_text,
 )
+from lsst.ts.calibscripts.simulator.job_supervisor import session_members
+from lsst.ts.calibscripts.simulator.ocps_job import JobParameters, JobPhase, OcpsJob
 
 ISR = "{instrument: 'LATISS', detector: 0, exposure: 2022093000001}"
 COMBINE = "{instrument: 'LATISS', detector: 0}"
@@ -104,3 +111,47 @@ def test_quantum_graph_failures_and_running_jobs(tmp_path: Path) -> None:
     status["jobs"][0]["status"] = "pending"
     (submit / "logs" / "detector" / "detector_0.stderr").write_text(FAILED_JOB_LOG.split("ERROR")[0])
     assert running_jobs_text(status) == f"detector_0 (isr on {ISR})"
+
+
+async def test_a_bps_job_over_its_time_limit_names_what_ran_and_stops(tmp_path: Path) -> None:
+    status, submit, _ = make_run(tmp_path)
+    status.update(stage="running", outputRun=None)
+    status["jobs"][0]["status"] = "pending"
+    (submit / "logs" / "detector" / "detector_0.stderr").write_text(FAILED_JOB_LOG.split("ERROR")[0])
+    status_path = tmp_path / "bps_status.json"
+    status_path.write_text(json.dumps(status))
+    # A driver that never ends, with a worker in a process group of its own (as Parsl's pool).
+    worker = f"{sys.executable} -c 'import os, time; os.setpgid(0, 0); time.sleep(300)'"
+    command = ["sh", "-c", f"{worker} & sleep 300"]
+    process = BpsProcess(
+        command,
+        dict(os.environ),
+        cwd=tmp_path,
+        notes=["bps configuration: bps.yaml"],
+        status_path=status_path,
+        submit_path=submit,
+        repo=str(tmp_path / "repo"),
+        output_collection="u/ocps/j1",
+    )
+    job = OcpsJob(
+        job_id="j1",
+        number=1,
+        instrument="LATISS",
+        parameters=JobParameters(pipeline="p.yaml"),
+        log_path=tmp_path / "uws" / "j1" / "outs" / "ocps.log",
+    )
+    run = asyncio.create_task(job.run([], repo="/repo", time_limit=3.0, kill_grace=1.0, process=process))
+    async with asyncio.timeout(10):
+        while job.pid is None or len({pgid for _, pgid in session_members(job.pid)}) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    await run
+    assert job.phase == JobPhase.ERROR
+    assert job.error == (
+        f"job exceeded its time limit of 3 s and was stopped while running detector_0 (isr on {ISR}); "
+        f"log: {job.log_path}"
+    )
+    assert job.pid is not None and session_members(job.pid) == []
+    log = job.log_path.read_text()
+    assert "bps started under the job supervisor" in log
+    assert "==> submit/logs/detector/detector_0.stderr <==" in log
+    assert "partial run: nothing to clean up" in log
