@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from lsst.ts.calibscripts.simulator.job_supervisor import SUPERVISOR_MODULE, group_members, supervised_command
+from lsst.ts.calibscripts.simulator.job_supervisor import (
+    SUPERVISOR_MODULE,
+    group_members,
+    session_groups,
+    session_members,
+    supervised_command,
+)
 
 from .test_ocps_job import is_alive
 
@@ -209,3 +215,37 @@ def test_kill_9_of_run_script_leaves_no_pipetask(tmp_path: Path) -> None:
     # The OCPS scratch lives with the repository.
     (log,) = (tmp_path / "repo" / "LATISS" / "simulated-scratch" / "uws").glob("*/outs/ocps.log")
     assert f"job supervisor: parent process {run.pid} is gone" in log.read_text()
+
+
+# A fake bps: a process whose worker runs in a process group of its own (as
+# Parsl's worker pool does), in the same session.
+FAKE_BPS = [
+    sys.executable,
+    "-c",
+    "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', 'import os, time; os.setpgid(0, 0); time.sleep(60)']); "
+    "print('ready', flush=True); time.sleep(60)",
+]
+
+
+def test_every_group_of_the_session_dies_with_the_parent(tmp_path: Path, started: list[int]) -> None:
+    log = tmp_path / "ocps.log"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, SUPERVISOR_MODULE, str(log), "--", *FAKE_BPS],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    session = int(parent.stdout.readline())
+    started.append(session)
+    wait_until(lambda: len(session_groups(session)) == 2 and "ready" in log.read_text())
+    (other,) = [pgid for pgid in session_groups(session) if pgid != session]
+    started.append(other)
+
+    parent.kill()
+    parent.wait()
+    took = wait_until(lambda: not session_members(session))
+    print(f"session of the killed parent gone after {took:.3f} s")
+    assert f"killing process group {session} (pipetask and its workers) and process group(s) {other}" in (
+        log.read_text()
+    )
