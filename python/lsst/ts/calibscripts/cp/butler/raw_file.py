@@ -40,6 +40,7 @@ from astropy.time import Time
 
 from ..camera.description import DetectorDescription
 from ..camera.geometry import AmpGeometry, DetectorGeometry, amp_geometry_from_sections
+from .fits_planes import shared_executor
 
 __all__ = [
     "ObservationMetadata",
@@ -381,12 +382,55 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
     """
     with open(os.fspath(path), "rb") as stream:
         content = stream.read()
+    raw = _read_row_tiled(path, content)
+    return raw if raw is not None else _read_with_astropy(path, content)
+
+
+def _read_row_tiled(path: str | os.PathLike[str], content: bytes) -> RawImage | None:
+    """Read a file whose every extension is in the cameras' layout; `None` if one is not.
+
+    The headers are parsed once (as binary tables), each amplifier's
+    image header is rebuilt from its table header, and the amplifiers are
+    decoded in threads (the RICE decoder releases the interpreter lock).
+    """
+    if _decompress_rice is None:
+        return None
+    # (amp name, image header, table header, table start, (blocksize, rows, columns))
+    jobs: list[tuple[str, fits.Header, fits.Header, int, tuple[int, int, int]]] = []
+    with fits.open(io.BytesIO(content), memmap=False, disable_image_compression=True) as hdul:
+        header = hdul[0].header.copy()
+        for index in range(1, len(hdul)):
+            table = hdul[index].header
+            if not table.get("ZIMAGE"):
+                if table.get("XTENSION") == "IMAGE":
+                    return None  # an uncompressed amplifier: Astropy reads it
+                continue
+            settings = _row_tiled_rice_settings(table)
+            if settings is None:
+                return None
+            ext_header = _image_header(table)
+            name = ext_header.get("EXTNAME")
+            if not name:
+                raise ValueError(f"{path}: image extension {index} has no EXTNAME")
+            jobs.append((str(name), ext_header, table, int(hdul.fileinfo(index)["datLoc"]), settings))
+    if not jobs:
+        raise ValueError(f"{path}: no amplifier image extensions")
+
+    def decode(job: tuple[str, fits.Header, fits.Header, int, tuple[int, int, int]]) -> np.ndarray:
+        _, _, table_header, data_start, settings = job
+        return _decode_rows(content, data_start, table_header, settings)
+
+    arrays = list(shared_executor().map(decode, jobs))
+    amps = [(job[0], job[1], data) for job, data in zip(jobs, arrays, strict=True)]
+    return _raw_image(path, header, amps)
+
+
+def _read_with_astropy(path: str | os.PathLike[str], content: bytes) -> RawImage:
+    """Read any layout: row-tiled RICE extensions decoded here, the others by Astropy."""
     decoded = _decode_row_tiled_rice(content)
+    amps: list[tuple[str, fits.Header, np.ndarray]] = []
     with fits.open(io.BytesIO(content), memmap=False) as hdul:
         header = hdul[0].header.copy()
-        amps: dict[str, np.ndarray] = {}
-        amp_headers: dict[str, fits.Header] = {}
-        amp_geometries: list[AmpGeometry] = []
         for index, hdu in enumerate(hdul[1:], start=1):
             if not isinstance(hdu, fits.CompImageHDU | fits.ImageHDU):
                 continue
@@ -394,32 +438,66 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
             name = ext_header.get("EXTNAME")
             if not name:
                 raise ValueError(f"{path}: image extension {index} has no EXTNAME")
-            missing = [key for key in ("DATASEC", "BIASSEC", "DETSEC") if key not in ext_header]
-            if missing:
-                raise ValueError(f"{path}: extension {name} lacks {', '.join(missing)}")
             data = decoded.get(index)
             if data is None:
                 data = np.array(hdu.data, dtype=RAW_DTYPE)  # decompresses and owns its memory
-            amp_geometries.append(
-                amp_geometry_from_sections(
-                    name=str(name),
-                    raw_shape=(data.shape[0], data.shape[1]),
-                    datasec=str(ext_header["DATASEC"]),
-                    biassec=str(ext_header["BIASSEC"]),
-                    detsec=str(ext_header["DETSEC"]),
-                )
-            )
-            amps[str(name)] = data
-            amp_headers[str(name)] = ext_header.copy()
-    if not amp_geometries:
+            amps.append((str(name), ext_header.copy(), data))
+    if not amps:
         raise ValueError(f"{path}: no amplifier image extensions")
+    return _raw_image(path, header, amps)
+
+
+def _raw_image(
+    path: str | os.PathLike[str], header: fits.Header, amps: list[tuple[str, fits.Header, np.ndarray]]
+) -> RawImage:
+    arrays: dict[str, np.ndarray] = {}
+    amp_headers: dict[str, fits.Header] = {}
+    amp_geometries: list[AmpGeometry] = []
+    for name, ext_header, data in amps:
+        missing = [key for key in ("DATASEC", "BIASSEC", "DETSEC") if key not in ext_header]
+        if missing:
+            raise ValueError(f"{path}: extension {name} lacks {', '.join(missing)}")
+        amp_geometries.append(
+            amp_geometry_from_sections(
+                name=name,
+                raw_shape=(data.shape[0], data.shape[1]),
+                datasec=str(ext_header["DATASEC"]),
+                biassec=str(ext_header["BIASSEC"]),
+                detsec=str(ext_header["DETSEC"]),
+            )
+        )
+        arrays[name] = data
+        amp_headers[name] = ext_header
     return RawImage(
         header=header,
         metadata=ObservationMetadata.from_header(header),
         geometry=DetectorGeometry.from_amps(amp_geometries),
-        amps=amps,
+        amps=arrays,
         amp_headers=amp_headers,
     )
+
+
+_TABLE_KEYWORDS = re.compile(
+    r"(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|THEAP|T(TYPE|FORM|UNIT|DIM|NULL|SCAL|ZERO|DISP)\d+"
+    r"|ZIMAGE|ZCMPTYPE|ZBITPIX|ZNAXIS\d*|ZTILE\d+|ZNAME\d+|ZVAL\d+|ZMASKCMP|ZQUANTIZ|ZDITHER0"
+    r"|ZSIMPLE|ZTENSION|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT|ZHECKSUM|ZDATASUM|CHECKSUM|DATASUM)"
+)
+"""Keywords of a compressed HDU's table that its image header does not have."""
+
+
+def _image_header(table: fits.Header) -> fits.Header:
+    """Rebuild the header of the image a tile-compressed HDU holds from the header of its table."""
+    n_axes = int(table["ZNAXIS"])
+    header = fits.Header(
+        [("XTENSION", "IMAGE", "Image extension"), ("BITPIX", int(table["ZBITPIX"]), "array data type")]
+        + [("NAXIS", n_axes, "number of array dimensions")]
+        + [(f"NAXIS{axis}", int(table[f"ZNAXIS{axis}"])) for axis in range(1, n_axes + 1)]
+        + [("PCOUNT", 0, "number of parameters"), ("GCOUNT", 1, "number of groups")]
+    )
+    for card in table.cards:
+        if card.keyword and not _TABLE_KEYWORDS.fullmatch(card.keyword):
+            header.append(card)
+    return header
 
 
 _DESCRIPTOR_FORM = re.compile(r"1?PB(\(\d+\))?")
@@ -451,18 +529,27 @@ def _decode_row_tiled_rice(content: bytes) -> dict[int, np.ndarray]:
             settings = _row_tiled_rice_settings(table)
             if settings is None:
                 continue
-            blocksize, n_rows, n_columns = settings
-            data_start = int(hdul.fileinfo(index)["datLoc"])
-            heap_start = data_start + int(table.get("THEAP", table["NAXIS1"] * table["NAXIS2"]))
-            # One (byte count, heap offset) descriptor per row, big-endian.
-            descriptors = np.frombuffer(content, dtype=">i4", count=2 * n_rows, offset=data_start)
-            pixels = np.empty((n_rows, n_columns), dtype=RAW_DTYPE)
-            for row, (count, offset) in enumerate(descriptors.reshape(n_rows, 2).tolist()):
-                start = heap_start + offset
-                tile = _decompress_rice(content[start : start + count], blocksize, 4, n_columns)
-                pixels[row] = np.frombuffer(tile, dtype=np.int32, count=n_columns)
-            arrays[index] = pixels
+            arrays[index] = _decode_rows(content, int(hdul.fileinfo(index)["datLoc"]), table, settings)
     return arrays
+
+
+def _decode_rows(
+    content: bytes, data_start: int, table: fits.Header, settings: tuple[int, int, int]
+) -> np.ndarray:
+    """Decode one row-tiled RICE extension whose table starts at ``data_start``."""
+    assert _decompress_rice is not None
+    blocksize, n_rows, n_columns = settings
+    heap_start = data_start + int(table.get("THEAP", table["NAXIS1"] * table["NAXIS2"]))
+    # One (byte count, heap offset) descriptor per row, big-endian.
+    descriptors = np.frombuffer(content, dtype=">i4", count=2 * n_rows, offset=data_start).reshape(n_rows, 2)
+    starts = (descriptors[:, 1].astype(np.int64) + heap_start).tolist()
+    ends = (descriptors[:, 0] + descriptors[:, 1].astype(np.int64) + heap_start).tolist()
+    decompress = _decompress_rice
+    rows = [
+        decompress(content[start:end], blocksize, 4, n_columns)
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    return np.frombuffer(b"".join(rows), dtype=np.int32, count=n_rows * n_columns).reshape(n_rows, n_columns)
 
 
 def _row_tiled_rice_settings(table: fits.Header) -> tuple[int, int, int] | None:
