@@ -36,13 +36,40 @@ async def test_timeout_reported_by_controller(remote: sal.Remote) -> None:
     with pytest.raises(sal.AckError) as info:
         await remote.cmd_execute.set_start(pipeline="timeout", timeout=5)
     assert not isinstance(info.value, sal.AckTimeoutError)
-    assert info.value.ackcmd.ack == SalRetCode.CMD_TIMEOUT
+    # As salobj: error 1, result "Timeout".
+    ack = info.value.ackcmd
+    assert (ack.ack, ack.error, ack.result) == (SalRetCode.CMD_TIMEOUT, 1, "Timeout")
 
 
 async def test_aborted(remote: sal.Remote) -> None:
     with pytest.raises(sal.AckError) as info:
         await remote.cmd_execute.set_start(pipeline="cancel", timeout=5)
-    assert info.value.ackcmd.ack == SalRetCode.CMD_ABORTED
+    ack = info.value.ackcmd
+    assert (ack.ack, ack.error, ack.result) == (SalRetCode.CMD_ABORTED, 1, "Aborted")
+
+
+async def test_ack_with_an_ackcmd(domain: sal.Domain) -> None:
+    # ack(data, ackcmd) and a callback that returns its own final acknowledgement.
+    async with (
+        sal.Controller("Test", 8, domain=domain) as controller,
+        sal.Remote(domain, "Test", 8) as remote,
+    ):
+
+        async def wait(data: sal.BaseMessage) -> sal.AckCmd:
+            await controller.cmd_wait.ack(
+                data, controller.salinfo.make_ackcmd(data.private_seqNum, SalRetCode.CMD_ACK, result="queued")
+            )
+            return controller.salinfo.make_ackcmd(data.private_seqNum, data.ack, error=9, result="custom")
+
+        controller.cmd_wait.callback = wait
+        first = await remote.cmd_wait.set_start(ack=SalRetCode.CMD_COMPLETE, wait_done=False, timeout=5)
+        assert (first.ack, first.result) == (SalRetCode.CMD_ACK, "queued")
+        final = await remote.cmd_wait.next_ackcmd(first, timeout=5)
+        assert (final.ack, final.error, final.result) == (SalRetCode.CMD_COMPLETE, 9, "custom")
+        with pytest.raises(RuntimeError, match="unknown or finished"):
+            await remote.cmd_wait.next_ackcmd(final, timeout=1)
+        with sal.assertRaisesAckError(ack=SalRetCode.CMD_STALLED, error=9):
+            await remote.cmd_wait.set_start(ack=SalRetCode.CMD_STALLED, timeout=5)
 
 
 async def test_aborted_when_controller_closes(remote: sal.Remote, csc: ExampleOcps) -> None:

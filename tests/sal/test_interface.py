@@ -20,6 +20,7 @@ REQUIRED = [
     "OCPS",
     "Script",
     "ScriptQueue",
+    "Test",
 ]
 
 
@@ -64,6 +65,72 @@ def test_script_interface() -> None:
     assert "summaryState" not in script.events
     assert script.events["state"].sal_name == "logevent_state"
     assert script.ackcmd.field_names == ("ack", "error", "result", "identity", "origin", "cmdtype", "timeout")
+
+
+def test_generics_as_in_ts_xml() -> None:
+    test = ComponentInterface.load("Test")
+    assert test.events["softwareVersions"].field_names == (
+        "salVersion",
+        "xmlVersion",
+        "cscVersion",
+        "subsystemVersions",
+    )
+    # ts_xml: "mandatory" always, plus the component's AddedGenerics.
+    assert {"configurationApplied", "configurationsAvailable"} <= set(test.events)
+    assert test.events["configurationApplied"].field_names == (
+        "configurations",
+        "version",
+        "url",
+        "schemaVersion",
+        "otherInfo",
+    )
+    assert "largeFileObjectAvailable" not in test.events
+    script = ComponentInterface.load("Script")
+    assert {"largeFileObjectAvailable", "heartbeat", "logLevel", "logMessage", "softwareVersions"} <= set(
+        script.events
+    )
+    assert "errorCode" not in script.events
+    for camera in ("ATCamera", "CCCamera"):
+        interface = ComponentInterface.load(camera)
+        assert "enterControl" in interface.commands
+        assert {"largeFileObjectAvailable", "configurationApplied"} <= set(interface.events)
+    assert "configurationApplied" not in ComponentInterface.load("ScriptQueue").events
+    lfoa = script.events["largeFileObjectAvailable"]
+    assert lfoa.field_names == ("url", "generator", "version", "byteSize", "checkSum", "mimeType", "id")
+
+
+def test_clock_offset_and_status_code_can_be_added(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "name: Added\nindexed: false\ngenerics: [csc, clockOffset, statusCode]\n"
+    interface = load_from(tmp_path, monkeypatch, "Added", text)
+    assert interface.events["clockOffset"].field_names == ("offset",)
+    assert interface.events["statusCode"].field_names == ("mask",)
+    assert "configurationApplied" not in interface.events
+
+
+def test_script_state_fields() -> None:
+    script = ComponentInterface.load("Script")
+    assert script.events["state"].field_names == (
+        "state",
+        "reason",
+        "groupId",
+        "lastCheckpoint",
+        "numCheckpoints",
+        "blockId",
+        "dayObs",
+        "blockExecution",
+        "executionId",
+    )
+
+
+def test_test_component() -> None:
+    test = ComponentInterface.load("Test")
+    assert test.indexed
+    assert {"setScalars", "setArrays", "fault", "wait"} <= set(test.commands)
+    assert set(test.telemetry) == {"scalars", "arrays"}
+    scalars = test.commands["setScalars"].field_names
+    assert scalars[0] == "boolean0" and scalars[-1] == "string0" and len(scalars) == 11
+    arrays = {field.name: field.count for field in test.events["arrays"].fields}
+    assert "string0" not in arrays and set(arrays.values()) == {5}
 
 
 def test_topic_names_follow_rubin() -> None:

@@ -14,6 +14,8 @@ from lsst.ts.calibscripts.sal import MetadataCoordSys, MetadataDome, MetadataRot
 from lsst.ts.calibscripts.script import base_script
 from lsst.ts.calibscripts.script.sleep_script import SleepScript
 from lsst.ts.calibscripts.script.testing import BaseScriptTestCase
+from tests.sal.example_csc import ExampleOcps
+from tests.transports import SlowSubscriptions, redis_server, redis_transport, transport_name  # noqa: F401
 
 
 class SleepScriptTestCase(BaseScriptTestCase, unittest.IsolatedAsyncioTestCase):
@@ -289,3 +291,40 @@ class StartupTestCase(unittest.IsolatedAsyncioTestCase):
 async def test_index_zero_refused() -> None:
     with pytest.raises(ValueError, match="index must be nonzero"):
         SleepScript(index=0)
+
+
+class WatchingScript(SleepScript):
+    """A SleepScript with a Remote of OCPS:1, made in its constructor."""
+
+    def __init__(self, index: int, domain: sal.Domain | None = None) -> None:
+        super().__init__(index, domain=domain)
+        self.ocps = sal.Remote(self.domain, "OCPS", 1, readonly=True, include=["job_result"])
+
+    async def start(self) -> None:
+        await super().start()
+        self.job_seen_at_start = self.ocps.evt_job_result.get()
+
+
+async def test_start_waits_for_the_remotes() -> None:
+    """The script is UNCONFIGURED only once its Remotes have their late-joiner data."""
+    async with sal.Domain() as domain, ExampleOcps(1, domain=domain) as ocps:
+        await ocps.evt_job_result.set_write(job_id="before the script")
+        async with sal.Domain(SlowSubscriptions("OCPS")) as script_domain:
+            script = WatchingScript(index=41, domain=script_domain)
+            await script.start_task
+            assert script.state.state == ScriptState.UNCONFIGURED
+            assert script.job_seen_at_start is not None
+            assert script.job_seen_at_start.job_id == "before the script"
+            assert script.evt_description.data.remotes == "OCPS:1"
+            await script.close()
+
+
+async def test_late_joiner_data_over_each_transport(transport_name: str) -> None:  # noqa: F811
+    async with sal.Domain() as domain, ExampleOcps(1, domain=domain) as ocps:
+        await ocps.evt_job_result.set_write(job_id="before the script")
+        script = WatchingScript(index=42)
+        try:
+            await script.start_task
+            assert script.job_seen_at_start is not None
+        finally:
+            await script.close()

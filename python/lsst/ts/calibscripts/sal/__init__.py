@@ -7,6 +7,7 @@ a `Remote` talks to it, and a `Domain` connects both to a `Transport`
 under salobj's own.
 """
 
+from . import topics
 from .ack_errors import *
 from .base_csc import *
 from .base_csc_test_case import *

@@ -12,6 +12,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import unittest
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -222,7 +223,8 @@ class BaseCscTestCase(metaclass=abc.ABCMeta):
         exe_path = shutil.which(exe_name)
         if exe_path is None:
             raise AssertionError(f"Could not find bin script {exe_name}; did you install this package?")
-        args = [exe_path]
+        # A Python file runs with this interpreter (its shebang may name another).
+        args = [sys.executable, exe_path] if exe_path.endswith(".py") else [exe_path]
         if index not in (None, 0):
             args.append(str(index))
         if initial_state is None:

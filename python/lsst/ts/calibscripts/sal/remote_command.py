@@ -97,6 +97,9 @@ class CommandInfo:
         self._wait_task = asyncio.ensure_future(self._basic_next_ackcmd(timeout))
         try:
             ackcmd = await self._wait_task
+        except asyncio.CancelledError:
+            self.remote_command.salinfo._running_cmds.pop(self.seq_num, None)
+            raise
         except TimeoutError:
             self.remote_command.salinfo._running_cmds.pop(self.seq_num, None)
             last = self._last_ackcmd
@@ -109,6 +112,10 @@ class CommandInfo:
             raise AckTimeoutError(
                 f"Timed out waiting for command acknowledgement of {self.remote_command.describe()}", last
             ) from None
+        if ackcmd.ack in _DONE_ACKS:
+            # Forgotten once its final acknowledgement is read, not when it
+            # arrives: a caller may still be reading the earlier ones.
+            self.remote_command.salinfo._running_cmds.pop(self.seq_num, None)
         if ackcmd.ack in _FAILED_ACKS:
             raise AckError(f"Command {self.remote_command.describe()} failed", ackcmd)
         return ackcmd
@@ -138,8 +145,8 @@ class CommandInfo:
 def _route_ackcmd(salinfo: SalInfo, ackcmd: BaseMessage) -> None:
     """Give an acknowledgement to the command it acknowledges (the ackcmd reader's callback)."""
     info = salinfo._running_cmds.get(ackcmd.private_seqNum)
-    if info is not None and info.add_ackcmd(ackcmd):
-        del salinfo._running_cmds[ackcmd.private_seqNum]
+    if info is not None:
+        info.add_ackcmd(ackcmd)
 
 
 class RemoteCommand(WriteTopic):

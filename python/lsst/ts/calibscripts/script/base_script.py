@@ -89,8 +89,9 @@ class BaseScript(Controller, abc.ABC):
     ----------
     config_validator : `DefaultingValidator` or None
         Validates the configuration (None if there is no schema).
-    config : `types.SimpleNamespace` or None
-        The validated configuration, with defaults (set before `configure`).
+    config : `types.SimpleNamespace`
+        The validated configuration, with defaults (set before `configure`;
+        empty until then).
     num_checkpoints : `int`
         Checkpoints seen.
     last_checkpoint : `str`
@@ -108,7 +109,7 @@ class BaseScript(Controller, abc.ABC):
         self.config_validator: DefaultingValidator | None = (
             None if schema is None else DefaultingValidator(schema=schema)
         )
-        self.config: types.SimpleNamespace | None = None
+        self.config = types.SimpleNamespace()
         self._run_task: asyncio.Task[None] | None = None
         self._pause_future: asyncio.Future[None] | None = None
         self._sub_group_id = 0

@@ -188,7 +188,7 @@ class BaseScriptTestCase(metaclass=abc.ABCMeta):
         await self.script.do_configure(data)
         assert self.script.state.state == ScriptState.CONFIGURED
         await self.script.do_setGroupId(self.script.cmd_setGroupId.DataType(groupId=_utc_isot_now()))
-        return self.script.config if self.script.config is not None else types.SimpleNamespace()
+        return self.script.config
 
     async def run_script(self, expected_final_state: ScriptState = ScriptState.DONE) -> None:
         """Run the configured script (group id set) and check its final state."""
