@@ -43,7 +43,7 @@ def classes(element: WebElement) -> list[str]:
     return (element.get_attribute("class") or "").split()
 
 
-def save_screenshot(driver: webdriver.Chrome, path: Path) -> None:
+def save_screenshot(driver: WebDriver, path: Path) -> None:
     driver.save_screenshot(str(path))
     copy_to = os.environ.get("CALIBSCRIPTS_SCREENSHOT_DIR")
     if copy_to:
