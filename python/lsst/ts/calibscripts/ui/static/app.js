@@ -659,7 +659,7 @@ function verificationResults(salIndex) {
       { className: v.accepted ? (v.allPassed ? "pass" : "warn") : "fail", attrs: { "data-image-type": v.imageType } },
       el("td", { text: v.imageType }),
       el("td", { text: String(v.exposures) }),
-      el("td", { text: `${v.withFailures}${failedTests ? ` (${failedTests})` : ""}` }),
+      el("td", { text: `${v.withFailures}${failedTests ? ` (failed tests: ${failedTests})` : ""}` }),
       el("td", { text: `${v.failedExposures.length} (limit ${v.maxFailedExposures})` }),
       el("td", { text: v.verdict }),
     );
