@@ -40,6 +40,8 @@ ALLOWED: dict[str, set[str]] = {
     "simulator": {"sal", "cp.camera", "cp.algorithms", "cp.butler", "observations", "resources"},
     "calibrations": {
         "sal",
+        "salobj",
+        "utils",
         "script",
         "control",
         "cp.camera",

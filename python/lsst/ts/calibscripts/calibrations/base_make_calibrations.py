@@ -23,8 +23,9 @@ from ..cp.butler.pipetask_options import (
     parse_config_options,
 )
 from ..cp.camera.description import InstrumentDescription, get_instrument_description
-from ..sal import BaseMessage, Domain, ExpectedError, Remote, State
-from ..script import BaseScript, ConfigError, ConfigProblem
+from ..sal import BaseMessage
+from ..salobj import BaseScript, Domain, ExpectedError, Remote, State
+from ..script import ConfigError, ConfigProblem
 from .gains import format_gains_table
 from .image_plan import ImagePlan, expand_exposure_times, flat_pairs
 from .ocps_client import OcpsClient, OcpsJob

@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["MakeComCamBias"]
 
 from ..control import BaseCamera, ComCam
-from ..sal import Domain
+from ..salobj import Domain
 from .base_make_calibrations import BaseMakeCalibrations
 
 

@@ -8,7 +8,7 @@ import types
 from typing import Any
 
 from ..control import LATISS, BaseCamera
-from ..sal import Domain
+from ..salobj import Domain
 from ..script import ConfigError
 from .base_make_calibrations import BaseMakeCalibrations
 from .image_plan import flat_pairs

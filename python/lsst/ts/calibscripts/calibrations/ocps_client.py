@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..sal import AckError, BaseMessage, Remote
+from ..sal import BaseMessage
+from ..salobj import AckError, Remote
 
 
 class OcpsJobError(RuntimeError):
