@@ -27,9 +27,11 @@ VAR_DIR ?= var
 ## The main job: the LATISS daily default, generating and certifying
 ## calibrations, on the simulated observatory (full detectors, embedded repo
 ## under var/), then reading the results back with plain lsst.daf.butler.
+## It makes its own bias, dark and flat, so it skips the reference
+## calibrations a new simulated repository otherwise gets first (--no-bootstrap).
 run: $(STAMP)
 	CALIBSCRIPTS_VAR_DIR=$(VAR_DIR) $(VENV)/bin/run_script auxtel/make_latiss_calibrations.py \
-		--simulate --time-scale 0.05 \
+		--simulate --time-scale 0.05 --no-bootstrap \
 		-p generate_calibrations=true -p n_processes=1 -p calib_collection=$(RUN_COLLECTION)
 	$(PY) examples/read_calibrations.py $(VAR_DIR)/repo/LATISS $(RUN_COLLECTION)
 

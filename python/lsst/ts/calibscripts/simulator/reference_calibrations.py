@@ -151,9 +151,9 @@ class BootstrapPlan:
         Exposure times (s): the daily default's longest dark and its flats.
     """
 
-    n_bias: int = 5
-    n_dark: int = 5
-    n_flat: int = 5
+    n_bias: int = 20
+    n_dark: int = 20
+    n_flat: int = 40
     dark_time: float = 30.0
     flat_time: float = 5.0
 
