@@ -128,6 +128,7 @@ class _Driver:
             "finalJob": None,
             "error": None,
             "stopSignal": None,
+            "stageTimes": {},
         }
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -140,6 +141,8 @@ class _Driver:
 
     def write_status(self, **changes: Any) -> None:
         self.status.update(changes)
+        # When each stage began (UTC, ISO 8601).
+        self.status["stageTimes"].setdefault(self.status["stage"], _now())
         temporary = self.status_file.with_name(self.status_file.name + ".tmp")
         temporary.write_text(json.dumps(self.status, indent=1))
         os.replace(temporary, self.status_file)
@@ -287,6 +290,10 @@ class _Driver:
         self.write_status(jobs=records)
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
 def _exception_text(error: BaseException) -> str:
     text = str(error).strip().replace("\n", " ")
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -337,7 +344,8 @@ def read_status(path: Path) -> dict[str, Any] | None:
         per job: ``name``, ``label``, ``quanta`` (count per task label),
         ``status`` (a `JobStatus`), ``exitCode``, ``error``, ``stdout``,
         ``stderr``), ``finalJob`` (same, or None), ``error`` (why the run
-        could not start) and ``stopSignal``.
+        could not start), ``stopSignal`` and ``stageTimes`` (when each
+        stage began, ISO 8601 UTC).
     """
     try:
         status = json.loads(path.read_text())
