@@ -16,13 +16,21 @@ from .test_cp_pipelines import OVERSCAN_COLUMNS
 pytestmark = pytest.mark.slow
 
 
-def run_verify(night: LatissNight, kind: str, inputs: list[str], exposures: list[int], output: str) -> str:
+def run_verify(
+    night: LatissNight,
+    kind: str,
+    inputs: list[str],
+    exposures: list[int],
+    output: str,
+    config: tuple[str, ...] = (),
+) -> str:
     run_pipetask(
         night.repo,
         verification_pipeline("LATISS", f"verify{kind}"),
         ["LATISS/raw/all", *inputs],
         output,
         exposure_query("LATISS", exposures, detectors=[0]),
+        config,
     )
     return output
 
@@ -106,7 +114,15 @@ def test_dark_and_flat_verification(latiss_night: LatissNight, latiss_calibratio
     assert stats["SUCCESS"] is False
     assert len([f for f in stats[darks[0]]["FAILURES"] if f.endswith(" NOISE") and "CR_" not in f]) > 8
 
-    output = run_verify(latiss_night, "Flat", [CALIB_COLLECTION], flats, "u/test/verifyFlat")
+    # The residual images are written on request, for visual inspection.
+    output = run_verify(
+        latiss_night,
+        "Flat",
+        [CALIB_COLLECTION],
+        flats,
+        "u/test/verifyFlat",
+        ("verifyFlatIsr:doWriteResidual=True",),
+    )
     stats, det_stats, exp_stats = read_stats(latiss_night, "Flat", output, flats[0])
     check_structure(stats, det_stats, exp_stats, flats, {"NOISE"})
     assert set(det_stats["DET"]) == {"MEAN", "SCATTER"}

@@ -32,7 +32,16 @@ once: the last one read of each type is kept, keyed by its dataset id
 
 from __future__ import annotations
 
-__all__ = ["CalibrationPlanes", "IsrTask", "IsrTaskConfig", "IsrTaskConnections"]
+__all__ = [
+    "APPLIED_KEY",
+    "OVERSCAN_SETTINGS_KEY",
+    "CalibrationPlanes",
+    "IsrResult",
+    "IsrTask",
+    "IsrTaskConfig",
+    "IsrTaskConnections",
+    "OverscanStage",
+]
 
 import dataclasses
 import logging
@@ -53,6 +62,7 @@ from ..algorithms.overscan import OverscanConfig, correct_overscan, overscan_res
 from ..butler.dataset_types import BIAS, DARK, DEFECTS, FLAT
 from ..butler.raw_file import RawImage
 from ..camera.description import DetectorDescription, get_instrument_description
+from ..camera.geometry import DetectorGeometry
 from .base import CalibPipelineTask, calibration_prerequisite
 from .image_conventions import (
     CALIB_UNITS_KEY,
@@ -306,19 +316,31 @@ class IsrTask(CalibPipelineTask):
             If a required calibration is missing or its shape or units do
             not match the raw.
         """
-        config = self.config
-        raw = ccdExposure
-        geometry = raw.geometry
-        bias_planes = _calibration_planes(bias)
-        dark_planes = _calibration_planes(dark)
-        flat_planes = _calibration_planes(flat)
-        detector = _detector_description(raw)
-        gains = {amp.name: float(detector.gains[amp.name]) for amp in geometry}
-        metadata = _observation_metadata(raw)
+        stage = self.overscan_stage(ccdExposure)
+        return Struct(outputExposure=self.calibration_stage(stage, bias, dark, flat, defects).masked_image())
 
+    def overscan_stage(self, raw: RawImage) -> OverscanStage:
+        """Run steps 1 and 2: saturation, overscan, trim and assembly.
+
+        Parameters
+        ----------
+        raw
+            The raw image.
+
+        Returns
+        -------
+        stage
+            The assembled image in ADU, the saturated pixels and the
+            metadata, with `overscan_signature` of this configuration
+            recorded (``LSST ISR OVERSCAN SETTINGS``).
+        """
+        config = self.config
+        geometry = raw.geometry
+        detector = _detector_description(raw)
+        metadata = _observation_metadata(raw)
         sat_mask = np.zeros(geometry.assembled_shape, dtype=bool)
         if config.doSaturation:
-            level = config.saturation if np.isfinite(config.saturation) else detector.saturation
+            level = self._saturation_level(detector)
             sat_mask = assembly.assemble(
                 {amp.name: raw.amps[amp.name][amp.data_slice] >= level for amp in geometry}, geometry, bool
             )
@@ -338,48 +360,163 @@ class IsrTask(CalibPipelineTask):
             result = corrected[amp.name]
             metadata[overscan_residual_key(amp.name)] = result.residual_stdev
             metadata[overscan_median_key(amp.name)] = float(np.median(result.serial_level))
-            metadata[gain_key(amp.name)] = gains[amp.name]
+            metadata[gain_key(amp.name)] = float(detector.gains[amp.name])
             metadata[read_noise_key(amp.name)] = float(detector.read_noise[amp.name])
+        metadata[OVERSCAN_SETTINGS_KEY] = self.overscan_signature(detector)
+        metadata[APPLIED_KEY] = "overscan"
+        metadata[UNITS_KEY] = "adu"
         if config.doCrosstalk:
             _log.info("doCrosstalk=True: no crosstalk model for %s; nothing done.", detector.full_name)
+        return OverscanStage(image, sat_mask, metadata, geometry, detector, float(raw.metadata.dark_time))
 
+    def overscan_signature(self, detector: DetectorDescription) -> str:
+        """Describe what `overscan_stage` does with this configuration, as it records it.
+
+        Two images whose records are equal and that had nothing else
+        applied (``LSST ISR APPLIED`` = ``overscan``) hold the same pixels
+        for the same raw.
+        """
+        config = self.config
+        saturation = repr(self._saturation_level(detector)) if config.doSaturation else "none"
+        parallel = f"{config.parallelOverscanEdgeSkip}" if config.doParallelOverscan else "none"
+        return f"serialEdgeSkip={config.overscanEdgeSkip} parallelEdgeSkip={parallel} saturation={saturation}"
+
+    def _saturation_level(self, detector: DetectorDescription) -> float:
+        level = self.config.saturation
+        return float(level if np.isfinite(level) else detector.saturation)
+
+    def calibration_stage(
+        self,
+        stage: OverscanStage,
+        bias: MaskedImage | CalibrationPlanes | None = None,
+        dark: MaskedImage | CalibrationPlanes | None = None,
+        flat: MaskedImage | CalibrationPlanes | None = None,
+        defects: Table | None = None,
+    ) -> IsrResult:
+        """Run steps 3 to 8 on the output of `overscan_stage` (its image is modified in place).
+
+        Parameters
+        ----------
+        stage
+            Assembled image in ADU, saturated pixels and metadata.
+        bias, dark, flat, defects
+            As for `run`.
+
+        Returns
+        -------
+        result
+            The processed planes and metadata.
+        """
+        config = self.config
+        image, geometry, detector = stage.image, stage.geometry, stage.detector
+        gains = {amp.name: float(detector.gains[amp.name]) for amp in geometry}
+        metadata = stage.metadata
+        bias_planes = _calibration_planes(bias)
+        dark_planes = _calibration_planes(dark)
+        flat_planes = _calibration_planes(flat)
+        applied = ["overscan"]
         bad_mask = np.zeros(geometry.assembled_shape, dtype=bool)
         if config.doBias:
             bias_array = _calibration_array(bias_planes, "bias", image.shape, "adu")
             image -= bias_array
             bad_mask |= _calibration_bad(bias_planes)
+            applied.append("bias")
         units = "adu"
         if config.doApplyGains:
             assembly.apply_gains(image, geometry, gains)
             units = "electron"
+            applied.append("gains")
         if config.doDark:
             dark_array = _calibration_array(dark_planes, "dark", image.shape, "electron/s")
-            dark_time = float(raw.metadata.dark_time)
-            scaled = dark_array * np.float32(dark_time)
+            scaled = dark_array * np.float32(stage.dark_time)
             if units == "adu":
                 assembly.apply_gains(scaled, geometry, gains, inverse=True)
             image -= scaled
             bad_mask |= _calibration_bad(dark_planes)
+            applied.append("dark")
         if config.doFlat:
             flat_array = _calibration_array(flat_planes, "flat", image.shape, "dimensionless")
             usable = np.isfinite(flat_array) & (flat_array > 0)
             np.divide(image, flat_array, out=image, where=usable)
             image[~usable] = np.nan
             bad_mask |= ~usable | _calibration_bad(flat_planes)
+            applied.append("flat")
         if config.doDefect and defects is not None:
             bad_mask |= _defect_mask(defects, image.shape)
         metadata[UNITS_KEY] = units
+        metadata[APPLIED_KEY] = " ".join(applied)
+        variance = _variance(image, geometry, gains, detector, units) if config.doVariance else None
+        return IsrResult(image, stage.sat_mask, bad_mask, variance, metadata)
 
-        if config.doVariance:
-            variance = _variance(image, geometry, gains, detector, units)
-        else:
-            variance = np.ones_like(image)
 
-        mask = Mask(schema=MASK_SCHEMA, shape=image.shape)
-        mask.set("SAT", sat_mask)
-        mask.set("BAD", bad_mask)
-        output = MaskedImage(Image(image), mask=mask, variance=Image(variance), metadata=metadata)
-        return Struct(outputExposure=output)
+OVERSCAN_SETTINGS_KEY = "LSST ISR OVERSCAN SETTINGS"
+"""How the overscan stage was configured (`IsrTask.overscan_signature`)."""
+
+APPLIED_KEY = "LSST ISR APPLIED"
+"""The pixel steps applied, in order: ``overscan`` then ``bias``, ``gains``, ``dark``, ``flat``."""
+
+
+@dataclasses.dataclass
+class OverscanStage:
+    """An image after saturation, overscan, trim and assembly (ADU).
+
+    Attributes
+    ----------
+    image
+        Assembled pixels (``float32``), modified in place by the next stage.
+    sat_mask
+        Saturated pixels.
+    metadata
+        Observation, layout and overscan metadata.
+    geometry
+        Detector geometry.
+    detector
+        The detector's description (gains, read noise).
+    dark_time
+        Dark time of the exposure, seconds.
+    """
+
+    image: np.ndarray
+    sat_mask: np.ndarray
+    metadata: dict[str, Any]
+    geometry: DetectorGeometry
+    detector: DetectorDescription
+    dark_time: float
+
+
+@dataclasses.dataclass
+class IsrResult:
+    """The planes and metadata of a processed image.
+
+    Attributes
+    ----------
+    image
+        Pixels.
+    sat_mask, bad_mask
+        The ``SAT`` and ``BAD`` planes.
+    variance
+        The variance, or `None` for a constant 1 (``doVariance=False``).
+    metadata
+        Metadata.
+    """
+
+    image: np.ndarray
+    sat_mask: np.ndarray
+    bad_mask: np.ndarray
+    variance: np.ndarray | None
+    metadata: dict[str, Any]
+
+    def planes(self) -> dict[str, np.ndarray]:
+        """Mask planes by name."""
+        return {"SAT": self.sat_mask, "BAD": self.bad_mask}
+
+    def masked_image(self) -> MaskedImage:
+        """Return the `lsst.images.MaskedImage` ISR writes."""
+        variance = np.ones_like(self.image) if self.variance is None else self.variance
+        mask = Mask(schema=MASK_SCHEMA, shape=self.image.shape)
+        mask.set("SAT", self.sat_mask)
+        mask.set("BAD", self.bad_mask)
+        return MaskedImage(Image(self.image), mask=mask, variance=Image(variance), metadata=self.metadata)
 
 
 def _detector_description(raw: RawImage) -> DetectorDescription:

@@ -1,13 +1,19 @@
 """Calibration verification (DMTN-101, as cp_verify does it).
 
 Each input exposure is processed by ISR with the calibration under test
-(label ``verify<Type>Isr``, output ``verify<Type>Proc``: the residual of a
-bias or dark, the flattened image of a flat, in ADU). Then:
+(the residual of a bias or dark, the flattened image of a flat, in ADU) and
+measured in the same quantum, by `CpVerifyIsrTask` (label
+``verify<Type>Isr``, per exposure and detector): it measures ``MEAN``,
+``NOISE`` and ``CR_NOISE`` of every amplifier and runs the DMTN-101 tests
+(`lsst.ts.calibscripts.cp.algorithms.verification`), writing
+``verify<Type>DetStats``; the residual itself (``verify<Type>Proc``) only
+with ``doWriteResidual``. With ``doReuseIsr`` (``verifyBias``) it starts
+from the generation's ISR output of the same exposure (``cpBiasProc``)
+instead of the raw, when that output was made with the same overscan
+settings and nothing else: the same pixels, without decoding the raw again.
+`CpVerifyStatsTask` measures an already processed image (the former
+``verify<Type>Det`` step) and gives the same statistics. Then:
 
-* `CpVerifyStatsTask` (``verify<Type>Det``, per exposure and detector)
-  measures ``MEAN``, ``NOISE`` and ``CR_NOISE`` of every amplifier and runs
-  the DMTN-101 tests (`lsst.ts.calibscripts.cp.algorithms.verification`), writing
-  ``verify<Type>DetStats``;
 * `CpVerifyExposureTask` (``verify<Type>Exp``, per exposure) merges the
   detectors into ``verify<Type>ExpStats`` ``{<detector name>: {SUCCESS,
   FAILURES: ["C10 NOISE", ...]}, SUCCESS}`` (flats add the scatter of the
@@ -29,20 +35,37 @@ __all__ = [
     "CpVerifyExposureConfig",
     "CpVerifyExposureConnections",
     "CpVerifyExposureTask",
+    "CpVerifyIsrConfig",
+    "CpVerifyIsrConnections",
+    "CpVerifyIsrTask",
     "CpVerifyRunConfig",
     "CpVerifyRunConnections",
     "CpVerifyRunTask",
     "CpVerifyStatsConfig",
     "CpVerifyStatsConnections",
     "CpVerifyStatsTask",
+    "VerifyStatsFields",
+    "detector_statistics",
 ]
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import lsst.pipe.base.connectionTypes as cT
+import numpy as np
+from astropy.table import Table
+from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import MaskedImage
-from lsst.pex.config import ChoiceField, Field
-from lsst.pipe.base import InputQuantizedConnection, PipelineTaskConfig, PipelineTaskConnections, Struct
+from lsst.pex.config import ChoiceField, Config, Field
+from lsst.pipe.base import (
+    InputQuantizedConnection,
+    OutputQuantizedConnection,
+    PipelineTaskConfig,
+    PipelineTaskConnections,
+    QuantumContext,
+    Struct,
+)
 
 from ..algorithms.cosmic_rays import CosmicRayConfig
 from ..algorithms.overscan import overscan_residual_key
@@ -52,8 +75,11 @@ from ..algorithms.verification import (
     merge_exposure_stats,
     verify_detector,
 )
+from ..butler.image_file import ImageFile, local_path
 from ..camera.description import get_instrument_description
+from ..camera.geometry import DetectorGeometry
 from .base import (
+    PROCESSED_IMAGE_STORAGE_CLASS,
     CalibPipelineTask,
     ProcessedImageTask,
     clip_field,
@@ -65,6 +91,8 @@ from .base import (
     iterations_field,
     mask_planes_field,
     processed_exposure,
+    resolve_threads,
+    threads_field,
 )
 from .image_conventions import (
     EXPOSURE_ID_KEY,
@@ -75,22 +103,33 @@ from .image_conventions import (
     gain_key,
     read_noise_key,
 )
+from .isr import (
+    APPLIED_KEY,
+    OVERSCAN_SETTINGS_KEY,
+    CalibrationPlanes,
+    IsrTask,
+    IsrTaskConfig,
+    IsrTaskConnections,
+    OverscanStage,
+)
+
+_log = logging.getLogger(__name__)
+
+_PER_EXPOSURE = ("instrument", "exposure", "detector")
 
 
-class CpVerifyStatsConnections(PipelineTaskConnections, dimensions=("instrument", "exposure", "detector")):
+class CpVerifyStatsConnections(PipelineTaskConnections, dimensions=_PER_EXPOSURE):
     """Connections of `CpVerifyStatsTask`."""
 
     # Read without the variance, which no test uses.
     inputExp = processed_exposure("verifyBiasProc", "Exposure processed with the calibration under test.")
     outputStats = dict_output(
-        "verifyBiasDetStats",
-        "Per-amplifier statistics and test results of one detector.",
-        ("instrument", "exposure", "detector"),
+        "verifyBiasDetStats", "Per-amplifier statistics and test results of one detector.", _PER_EXPOSURE
     )
 
 
-class CpVerifyStatsConfig(PipelineTaskConfig, pipelineConnections=CpVerifyStatsConnections):
-    """Configuration of `CpVerifyStatsTask` (DMTN-101 defaults)."""
+class VerifyStatsFields(Config):
+    """The statistics and tests of one detector (DMTN-101 defaults), shared by the verification tasks."""
 
     imageType = ChoiceField[str](
         doc="Calibration verified; selects the tests. Default: BIAS.",
@@ -126,6 +165,92 @@ class CpVerifyStatsConfig(PipelineTaskConfig, pipelineConnections=CpVerifyStatsC
         },
     )
     maskPlanes = mask_planes_field(["BAD", "SAT"])
+    numThreads = threads_field()
+
+
+class CpVerifyStatsConfig(
+    PipelineTaskConfig, VerifyStatsFields, pipelineConnections=CpVerifyStatsConnections
+):
+    """Configuration of `CpVerifyStatsTask` (DMTN-101 defaults)."""
+
+
+def detector_statistics(
+    config: VerifyStatsFields,
+    image: np.ndarray,
+    excluded: np.ndarray,
+    metadata: Mapping[str, Any],
+    geometry: DetectorGeometry | None = None,
+) -> dict[str, Any]:
+    """Compute the DetStats of one processed exposure of one detector.
+
+    Parameters
+    ----------
+    config
+        Statistics and tests.
+    image
+        The residual (``verify<Type>Proc`` pixels).
+    excluded
+        Pixels not measured (the configured mask planes).
+    metadata
+        The ISR metadata (layout, read noise, units, exposure).
+    geometry
+        The layout, if already known (else read from ``metadata``).
+
+    Returns
+    -------
+    stats
+        ``{AMP, METADATA, VERIFY, SUCCESS}`` (flats add ``DET``).
+
+    Raises
+    ------
+    KeyError
+        If the metadata lacks the ISR keys (layout, read noise).
+    """
+    geometry = geometry or detector_geometry(metadata)
+    read_noise = None if config.imageType == "FLAT" else _read_noise(config, metadata, geometry.amp_names)
+    verify_config = VerifyConfig(
+        sigma=config.clip,
+        iterations=config.nIter,
+        noise_tolerance=config.noiseTolerance,
+        cr_noise_tolerance=config.crNoiseTolerance,
+        scatter_tolerance=config.scatterTolerance,
+        cosmic_rays=CosmicRayConfig(threshold=config.crThreshold, grow=config.crGrow),
+    )
+    return verify_detector(
+        image,
+        geometry,
+        config.imageType,
+        read_noise,
+        mask=excluded,
+        metadata={
+            "EXPOSURE": metadata.get(EXPOSURE_ID_KEY),
+            "DETECTOR": metadata.get("DETECTOR"),
+            "DET_NAME": metadata.get("DET_NAME"),
+            "IMAGE_TYPE": config.imageType,
+            "UNITS": metadata.get(UNITS_KEY),
+            "READ_NOISE_SOURCE": config.readNoiseSource,
+        },
+        config=verify_config,
+        n_threads=resolve_threads(config.numThreads),
+    )
+
+
+def _read_noise(
+    config: VerifyStatsFields, metadata: Mapping[str, Any], amps: tuple[str, ...]
+) -> dict[str, float]:
+    units = metadata.get(UNITS_KEY, "adu")
+    values = {}
+    for amp in amps:
+        gain = float_metadata(metadata, gain_key(amp))
+        if config.readNoiseSource == "OVERSCAN":
+            electrons = float_metadata(metadata, overscan_residual_key(amp)) * gain
+        elif read_noise_key(amp) in metadata:
+            electrons = float_metadata(metadata, read_noise_key(amp))
+        else:
+            description = get_instrument_description(str(metadata["INSTRUME"]))
+            electrons = float(description.detector(int(metadata["DETECTOR"])).read_noise[amp])
+        values[amp] = electrons if units == "electron" else electrons / gain
+    return values
 
 
 class CpVerifyStatsTask(ProcessedImageTask):
@@ -154,51 +279,162 @@ class CpVerifyStatsTask(ProcessedImageTask):
         KeyError
             If the image lacks the ISR metadata (layout, read noise).
         """
-        config = self.config
-        metadata = inputExp.metadata
-        geometry = detector_geometry(metadata)
-        mask = excluded_pixels(inputExp, config.maskPlanes)
-        read_noise = None if config.imageType == "FLAT" else self._read_noise(metadata, geometry.amp_names)
-        verify_config = VerifyConfig(
-            sigma=config.clip,
-            iterations=config.nIter,
-            noise_tolerance=config.noiseTolerance,
-            cr_noise_tolerance=config.crNoiseTolerance,
-            scatter_tolerance=config.scatterTolerance,
-            cosmic_rays=CosmicRayConfig(threshold=config.crThreshold, grow=config.crGrow),
-        )
-        stats = verify_detector(
-            inputExp.image.array,
-            geometry,
-            config.imageType,
-            read_noise,
-            mask=mask,
-            metadata={
-                "EXPOSURE": metadata.get(EXPOSURE_ID_KEY),
-                "DETECTOR": metadata.get("DETECTOR"),
-                "DET_NAME": metadata.get("DET_NAME"),
-                "IMAGE_TYPE": config.imageType,
-                "UNITS": metadata.get(UNITS_KEY),
-                "READ_NOISE_SOURCE": config.readNoiseSource,
-            },
-            config=verify_config,
-        )
+        excluded = excluded_pixels(inputExp, self.config.maskPlanes)
+        stats = detector_statistics(self.config, inputExp.image.array, excluded, inputExp.metadata)
         return Struct(outputStats=stats)
 
-    def _read_noise(self, metadata: Mapping[str, Any], amps: tuple[str, ...]) -> dict[str, float]:
-        units = metadata.get(UNITS_KEY, "adu")
-        values = {}
-        for amp in amps:
-            gain = float_metadata(metadata, gain_key(amp))
-            if self.config.readNoiseSource == "OVERSCAN":
-                electrons = float_metadata(metadata, overscan_residual_key(amp)) * gain
-            elif read_noise_key(amp) in metadata:
-                electrons = float_metadata(metadata, read_noise_key(amp))
-            else:
-                description = get_instrument_description(str(metadata["INSTRUME"]))
-                electrons = float(description.detector(int(metadata["DETECTOR"])).read_noise[amp])
-            values[amp] = electrons if units == "electron" else electrons / gain
-        return values
+
+class CpVerifyIsrConnections(IsrTaskConnections, dimensions=_PER_EXPOSURE):
+    """Connections of `CpVerifyIsrTask`: a raw (or its ISR output) in, DetStats out."""
+
+    # Read only if the generation's ISR output cannot be reused.
+    ccdExposure = cT.Input(
+        name="raw",
+        doc="Raw image of one detector.",
+        storageClass="RawImage",
+        dimensions=_PER_EXPOSURE,
+        deferLoad=True,
+    )
+    isrExposure = cT.PrerequisiteInput(
+        name="cpBiasProc",
+        doc="The generation's ISR output of the same exposure, if the input collections hold one "
+        "(doReuseIsr; optional).",
+        storageClass=PROCESSED_IMAGE_STORAGE_CLASS,
+        dimensions=_PER_EXPOSURE,
+        deferLoad=True,
+        minimum=0,
+    )
+    outputStats = dict_output(
+        "verifyBiasDetStats", "Per-amplifier statistics and test results of one detector.", _PER_EXPOSURE
+    )
+
+    def __init__(self, *, config: CpVerifyIsrConfig | None = None) -> None:
+        super().__init__(config=config)
+        assert config is not None
+        if not config.doReuseIsr:
+            del self.isrExposure
+        if not config.doWriteResidual:
+            del self.outputExposure
+
+
+class CpVerifyIsrConfig(IsrTaskConfig, VerifyStatsFields, pipelineConnections=CpVerifyIsrConnections):
+    """Configuration of `CpVerifyIsrTask`: ISR's fields, the statistics' fields and two of its own."""
+
+    doReuseIsr = Field[bool](
+        doc="Start from the generation's ISR output of the exposure (prerequisite isrExposure, e.g. "
+        "cpBiasProc) when the input collections hold one made with the same overscan settings and no "
+        "calibration applied; otherwise decode the raw. The pixels are the same. Default: False.",
+        default=False,
+    )
+    doWriteResidual = Field[bool](
+        doc="Also write the residual image (outputExposure, verify<Type>Proc) for visual inspection. "
+        "Default: False (the statistics need no file).",
+        default=False,
+    )
+
+
+class CpVerifyIsrTask(IsrTask):
+    """ISR with the calibration under test and the DMTN-101 statistics, in one quantum."""
+
+    ConfigClass = CpVerifyIsrConfig
+    _DefaultName = "cpVerifyIsr"
+    config: CpVerifyIsrConfig
+
+    def runQuantum(
+        self,
+        butlerQC: QuantumContext,
+        inputRefs: InputQuantizedConnection,
+        outputRefs: OutputQuantizedConnection,
+    ) -> None:
+        """Read the calibrations, process the exposure, measure it, write the DetStats.
+
+        Parameters
+        ----------
+        butlerQC
+            Butler access limited to this quantum.
+        inputRefs, outputRefs
+            The quantum's datasets.
+        """
+        inputs = self.prepare_inputs(butlerQC.get(inputRefs), inputRefs)
+        butlerQC.put(self.run(**inputs), outputRefs)
+
+    def run(
+        self,
+        ccdExposure: Any,
+        bias: MaskedImage | CalibrationPlanes | None = None,
+        dark: MaskedImage | CalibrationPlanes | None = None,
+        flat: MaskedImage | CalibrationPlanes | None = None,
+        defects: Table | None = None,
+        isrExposure: Sequence[DeferredDatasetHandle] | DeferredDatasetHandle | None = None,
+    ) -> Struct:
+        """Process one exposure with the calibration under test and measure it.
+
+        Parameters
+        ----------
+        ccdExposure
+            The raw image, or a handle to it (read only if needed).
+        bias, dark, flat, defects
+            As for `~lsst.ts.calibscripts.cp.tasks.isr.IsrTask.run`.
+        isrExposure
+            Handle(s) of the generation's ISR output of the exposure, if
+            any (``doReuseIsr``).
+
+        Returns
+        -------
+        result
+            ``outputStats``: the DetStats; ``outputExposure``: the residual
+            (`lsst.images.MaskedImage`) if ``doWriteResidual``.
+        """
+        stage = self._reused_stage(isrExposure)
+        if stage is None:
+            raw = ccdExposure.get() if isinstance(ccdExposure, DeferredDatasetHandle) else ccdExposure
+            stage = self.overscan_stage(raw)
+        processed = self.calibration_stage(stage, bias, dark, flat, defects)
+        planes = processed.planes()
+        excluded = np.zeros(processed.image.shape, dtype=bool)
+        for name in self.config.maskPlanes:
+            if name in planes:
+                excluded |= planes[name]
+        stats = detector_statistics(
+            self.config, processed.image, excluded, processed.metadata, stage.geometry
+        )
+        result = Struct(outputStats=stats)
+        if self.config.doWriteResidual:
+            result.outputExposure = processed.masked_image()
+        return result
+
+    def _reused_stage(
+        self, isr_exposure: Sequence[DeferredDatasetHandle] | DeferredDatasetHandle | None
+    ) -> OverscanStage | None:
+        """Return the generation's overscan-corrected image, if it is what `overscan_stage` would make."""
+        if not self.config.doReuseIsr or not isr_exposure:
+            return None
+        handle = isr_exposure if isinstance(isr_exposure, DeferredDatasetHandle) else isr_exposure[0]
+        image_file = ImageFile.open(local_path(handle))
+        if image_file is None:
+            return None
+        with image_file:
+            metadata = dict(image_file.metadata)
+            try:
+                detector = get_instrument_description(str(metadata["INSTRUME"])).detector(
+                    int(metadata["DETECTOR"])
+                )
+                geometry = detector_geometry(metadata)
+            except (KeyError, ValueError):
+                return None
+            reusable = (
+                metadata.get(APPLIED_KEY) == "overscan"
+                and metadata.get(OVERSCAN_SETTINGS_KEY) == self.overscan_signature(detector)
+                and metadata.get(UNITS_KEY) == "adu"
+                and image_file.shape == geometry.assembled_shape
+                and image_file.has_plane("mask")
+            )
+            if not reusable:
+                _log.info("Not reusing %s: made with other ISR settings.", handle.ref)
+                return None
+            image = image_file.read_rows("image")
+            sat_mask = (image_file.read_rows("mask") & image_file.mask_bits(["SAT"])) != 0
+        return OverscanStage(image, sat_mask, metadata, geometry, detector, float(metadata["DARKTIME"]))
 
 
 class CpVerifyExposureConnections(PipelineTaskConnections, dimensions=("instrument", "exposure")):
