@@ -68,7 +68,8 @@ class CommandInfo:
         self._acks: collections.deque[AckCmd] = collections.deque()
         self._next_ack_event = asyncio.Event()
         self._last_ackcmd: AckCmd | None = None
-        self._wait_task: asyncio.Future[AckCmd] | None = None
+        # The task waiting in next_ackcmd, if any: close cancels it.
+        self._waiter: asyncio.Task[Any] | None = None
 
     def add_ackcmd(self, ackcmd: AckCmd) -> bool:
         """Add an acknowledgement; return whether it is final."""
@@ -77,9 +78,9 @@ class CommandInfo:
         return ackcmd.ack in _DONE_ACKS
 
     def close(self) -> None:
-        """Stop waiting."""
-        if self._wait_task is not None:
-            self._wait_task.cancel()
+        """Stop waiting: a caller waiting in `next_ackcmd` gets `asyncio.CancelledError`."""
+        if self._waiter is not None:
+            self._waiter.cancel()
 
     async def next_ackcmd(self, timeout: float = DEFAULT_TIMEOUT) -> AckCmd:
         """Return the next acknowledgement of interest (the final one if ``wait_done``).
@@ -94,9 +95,9 @@ class CommandInfo:
         AckTimeoutError
             If it does not arrive in time.
         """
-        self._wait_task = asyncio.ensure_future(self._basic_next_ackcmd(timeout))
+        self._waiter = asyncio.current_task()
         try:
-            ackcmd = await self._wait_task
+            ackcmd = await self._basic_next_ackcmd(timeout)
         except asyncio.CancelledError:
             self.remote_command.salinfo._running_cmds.pop(self.seq_num, None)
             raise
@@ -112,6 +113,8 @@ class CommandInfo:
             raise AckTimeoutError(
                 f"Timed out waiting for command acknowledgement of {self.remote_command.describe()}", last
             ) from None
+        finally:
+            self._waiter = None
         if ackcmd.ack in _DONE_ACKS:
             # Forgotten once its final acknowledgement is read, not when it
             # arrives: a caller may still be reading the earlier ones.

@@ -188,19 +188,22 @@ class WriteTopic:
 
     def _prepare_data_to_write(self) -> BaseMessage:
         """Set the private fields of ``data`` and return a validated copy."""
-        data = self._data
         now = _current_tai()
-        data.private_sndStamp = now
-        data.private_efdStamp = utc_from_tai_unix(now)
-        data.private_kafkaStamp = now
-        data.private_revCode = self.rev_code
-        data.private_origin = self.salinfo.domain.origin
-        data.private_identity = self.salinfo.identity
+        private: dict[str, Any] = {
+            "private_sndStamp": now,
+            "private_efdStamp": utc_from_tai_unix(now),
+            "private_kafkaStamp": now,
+            "private_revCode": self.rev_code,
+            "private_origin": self.salinfo.domain.origin,
+            "private_identity": self.salinfo.identity,
+        }
         if self._seq_nums is not None:
-            data.private_seqNum = next(self._seq_nums)
+            private["private_seqNum"] = next(self._seq_nums)
         if self.salinfo.index != 0:
-            data.salIndex = self.salinfo.index
-        return validate_message(data)
+            private["salIndex"] = self.salinfo.index
+        # Known-good values of the private fields: set without validation.
+        self._data.__dict__.update(private)
+        return validate_message(self._data)
 
     async def write(self) -> BaseMessage:
         """Write the current field values; return (a copy of) the message written.
