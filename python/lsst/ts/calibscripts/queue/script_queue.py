@@ -5,25 +5,17 @@ from __future__ import annotations
 __all__ = ["SalIndex", "ScriptQueue"]
 
 import asyncio
-import enum
 import sys
 from pathlib import Path
 
 from ..resources import scripts_dir
-from ..sal import AckCmd, BaseCsc, BaseMessage, Domain, ExpectedError, SalRetCode, State
+from ..sal import AckCmd, BaseCsc, BaseMessage, Domain, ExpectedError, SalIndex, SalRetCode, State
 from .launcher import make_launcher
 from .queue_model import MAX_QUEUE_INDEX, QueueModel, script_indices
 from .script_info import ScriptInfo, ScriptRequest
 
 #: Time ``showSchema`` gives ``script 0 --schema`` (s).
 SCHEMA_TIMEOUT = 60.0
-
-
-class SalIndex(enum.IntEnum):
-    """SAL index of each ScriptQueue (ts_xml's ``ScriptQueue.SalIndex``)."""
-
-    MAIN_TEL = 1
-    AUX_TEL = 2
 
 
 class ScriptQueue(BaseCsc):
