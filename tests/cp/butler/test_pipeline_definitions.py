@@ -30,10 +30,10 @@ GENERATION = {
 
 
 def verification_expectations(kind: str) -> tuple[set[str], set[str]]:
-    # ISR and the statistics are one quantum (verify<Type>Isr); the residual
-    # image verify<Type>Proc is written only with doWriteResidual.
+    # ISR and the statistics are one quantum (verify<Type>Isr), which also
+    # writes the residual image verify<Type>Proc (unless doWriteResidual=False).
     labels = {f"verify{kind}{step}" for step in ("Isr", "Exp", "Run")}
-    outputs = {f"verify{kind}{suffix}" for suffix in ("DetStats", "ExpStats", "Stats")}
+    outputs = {f"verify{kind}{suffix}" for suffix in ("Proc", "DetStats", "ExpStats", "Stats")}
     return labels, outputs
 
 
@@ -83,7 +83,6 @@ def test_verification_pipelines(instrument, kind, registry):
     labels, outputs = verification_expectations(kind)
     assert set(graph.tasks) == labels
     assert outputs <= set(graph.dataset_types)
-    assert f"verify{kind}Proc" not in graph.dataset_types
     # Only bias verification starts from the generation's ISR output.
     reuses = {
         edge.parent_dataset_type_name for edge in graph.tasks[f"verify{kind}Isr"].prerequisite_inputs.values()
@@ -92,8 +91,8 @@ def test_verification_pipelines(instrument, kind, registry):
     # The options the scripts and the procedure documents use still apply.
     pipeline = load(path)
     pipeline.addConfigOverride(f"verify{kind}Isr", "doDefect", False)
-    pipeline.addConfigOverride(f"verify{kind}Isr", "doWriteResidual", True)
-    assert f"verify{kind}Proc" in set(pipeline.to_graph(registry=registry).dataset_types)
+    pipeline.addConfigOverride(f"verify{kind}Isr", "doWriteResidual", False)
+    assert f"verify{kind}Proc" not in set(pipeline.to_graph(registry=registry).dataset_types)
 
 
 def test_gain_from_flat_pairs_subset():

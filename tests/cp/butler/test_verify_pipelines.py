@@ -79,6 +79,18 @@ def test_three_biases_fail_noise_on_every_amp(latiss_night: LatissNight, latiss_
     assert det_stats["VERIFY"]["AMP"]["C10"]["NOISE"] is False
     assert det_stats["METADATA"]["DET_NAME"] == "RXX_S00"
     assert exp_stats["RXX_S00"]["SUCCESS"] is False and "C10 NOISE" in exp_stats["RXX_S00"]["FAILURES"]
+    # The same statistics without writing the residuals (measured in memory).
+    quiet = run_verify(
+        latiss_night,
+        "Bias",
+        [latiss_bias3],
+        exposures,
+        "u/test/verifyBias3NoResidual",
+        ("verifyBiasIsr:doWriteResidual=False",),
+    )
+    assert read_stats(latiss_night, "Bias", quiet, exposures[0]) == (stats, det_stats, exp_stats)
+    with latiss_night.butler(quiet) as butler:
+        assert not butler.query_datasets("verifyBiasProc", collections=quiet, explain=False)
 
 
 def test_twenty_biases_pass(latiss_night: LatissNight, latiss_calibrations: LatissCalibrations):
@@ -114,15 +126,7 @@ def test_dark_and_flat_verification(latiss_night: LatissNight, latiss_calibratio
     assert stats["SUCCESS"] is False
     assert len([f for f in stats[darks[0]]["FAILURES"] if f.endswith(" NOISE") and "CR_" not in f]) > 8
 
-    # The residual images are written on request, for visual inspection.
-    output = run_verify(
-        latiss_night,
-        "Flat",
-        [CALIB_COLLECTION],
-        flats,
-        "u/test/verifyFlat",
-        ("verifyFlatIsr:doWriteResidual=True",),
-    )
+    output = run_verify(latiss_night, "Flat", [CALIB_COLLECTION], flats, "u/test/verifyFlat")
     stats, det_stats, exp_stats = read_stats(latiss_night, "Flat", output, flats[0])
     check_structure(stats, det_stats, exp_stats, flats, {"NOISE"})
     assert set(det_stats["DET"]) == {"MEAN", "SCATTER"}

@@ -6,8 +6,8 @@ measured in the same quantum, by `CpVerifyIsrTask` (label
 ``verify<Type>Isr``, per exposure and detector): it measures ``MEAN``,
 ``NOISE`` and ``CR_NOISE`` of every amplifier and runs the DMTN-101 tests
 (`lsst.ts.calibscripts.cp.algorithms.verification`), writing
-``verify<Type>DetStats``; the residual itself (``verify<Type>Proc``) only
-with ``doWriteResidual``. With ``doReuseIsr`` (``verifyBias``) it starts
+``verify<Type>DetStats``, and the residual itself (``verify<Type>Proc``,
+unless ``doWriteResidual=False``), never read back. With ``doReuseIsr`` (``verifyBias``) it starts
 from the generation's ISR output of the same exposure (``cpBiasProc``)
 instead of the raw, when that output was made with the same overscan
 settings and nothing else: the same pixels, without decoding the raw again.
@@ -327,9 +327,10 @@ class CpVerifyIsrConfig(IsrTaskConfig, VerifyStatsFields, pipelineConnections=Cp
         default=False,
     )
     doWriteResidual = Field[bool](
-        doc="Also write the residual image (outputExposure, verify<Type>Proc) for visual inspection. "
-        "Default: False (the statistics need no file).",
-        default=False,
+        doc="Also write the residual image (outputExposure, verify<Type>Proc), which the run report "
+        "and the procedures show; False saves writing it (the statistics are measured in memory). "
+        "Default: True.",
+        default=True,
     )
 
 
