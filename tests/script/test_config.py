@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lsst.ts.calibscripts.script import ConfigError, DefaultingValidator, parse_config_yaml
+from lsst.ts.calibscripts.script.yaml_config import collect_config_yaml, collect_problems
 
 SCHEMA = {
     "type": "object",
@@ -134,3 +135,36 @@ def test_invalid_schema_is_caught() -> None:
 
     with pytest.raises(jsonschema.exceptions.SchemaError):
         DefaultingValidator({"type": "objekt"})
+
+
+def test_every_slip_in_one_report_each_with_its_line() -> None:
+    text = "n_bias=3\ncalib_collection: a\ncalib_collection: b\nexp_times_dark = 5\nn_bias: 4\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config_yaml(text)
+    lines = [(p.line, p.option) for p in info.value.problems]
+    assert lines == [(1, "n_bias"), (3, "calib_collection"), (4, "exp_times_dark")]
+    assert "line 1: 'n_bias=3'" in str(info.value)
+    assert "line 3: duplicated key 'calib_collection' (first given on line 2)" in str(info.value)
+
+
+def test_slips_reported_with_schema_problems() -> None:
+    text = "calib_collection: a\ncalib_colection: b\ncalib_collection: c\nn_bias=2\n"
+    config, lines, slips = collect_config_yaml(text)
+    assert config == {"calib_collection": "c", "calib_colection": "b"}  # the last value, as PyYAML
+    with pytest.raises(ConfigError) as info, collect_problems(slips, lines):
+        DefaultingValidator(SCHEMA).validate(config, lines)
+    assert [p.line for p in info.value.problems] == [3, 4, 2]
+    assert "unknown config option 'calib_colection'" in info.value.problems[2].message
+
+
+def test_slips_alone_are_still_raised_after_a_valid_block() -> None:
+    config, lines, slips = collect_config_yaml("n_bias: 1\nn_bias: 2\n")
+    with pytest.raises(ConfigError, match="line 2: duplicated key 'n_bias'"), collect_problems(slips, lines):
+        DefaultingValidator(SCHEMA).validate(config, lines)
+
+
+def test_unreadable_yaml_keeps_the_slips_found() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config_yaml("n_bias=3\nexp_times_dark: [1, 2\n")
+    assert info.value.problems[0].line == 1
+    assert "not valid YAML" in str(info.value)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..control import LATISS, BaseCamera
 from ..salobj import Domain
-from ..script import ConfigError
+from ..script import ConfigError, ConfigProblem
 from .base_make_calibrations import BaseMakeCalibrations
 from .image_plan import flat_pairs
 
@@ -39,6 +39,8 @@ class MakeLatissCalibrations(BaseMakeCalibrations):
             descr="Take LATISS calibration images; verify, generate and certify calibrations.",
             domain=domain,
         )
+        # False when the default do_gain_from_flat_pairs cannot apply (no flat pair).
+        self.gain_from_flat_pairs = True
 
     def make_camera(self, domain: Domain) -> BaseCamera:
         """LATISS: ATCamera, ATSpectrograph, ATHeaderService, ATOODS."""
@@ -107,12 +109,18 @@ class MakeLatissCalibrations(BaseMakeCalibrations):
             steps.append("DEFECTS")
         if self.config.do_ptc:
             steps.append("PTC")
-        elif self.config.do_gain_from_flat_pairs:
+        elif self.config.do_gain_from_flat_pairs and self.gain_from_flat_pairs:
             steps.append("GAIN")
         return steps
 
     def configure_instrument(self, config: types.SimpleNamespace) -> None:
-        """Check mode-dependent options, flat pairs, filter and grating names."""
+        """Check mode-dependent options, flat pairs, filter and grating names.
+
+        With no two consecutive flats of the same exposure time, an explicit
+        ``do_gain_from_flat_pairs: true`` is an error; the default only logs
+        a warning that no gain will be estimated.
+        """
+        self.gain_from_flat_pairs = True
         for option in ("do_ptc", "do_defects"):
             if getattr(config, option) and config.script_mode != "BIAS_DARK_FLAT":
                 raise ConfigError(
@@ -135,17 +143,40 @@ class MakeLatissCalibrations(BaseMakeCalibrations):
                         "exposure times; give each time twice in a row, e.g. [1, 1, 2, 2]"
                     )
             elif config.do_gain_from_flat_pairs and not pairs:
-                raise ConfigError(
-                    f"do_gain_from_flat_pairs is true but exp_times_flat {list(times)} has no two "
-                    "consecutive flats with the same exposure time; add a pair or set "
-                    "do_gain_from_flat_pairs: false"
+                if "do_gain_from_flat_pairs" in self.given_options:
+                    raise ConfigError(
+                        f"do_gain_from_flat_pairs is true but exp_times_flat {list(times)} has no two "
+                        "consecutive flats with the same exposure time; add a pair or set "
+                        "do_gain_from_flat_pairs: false",
+                        [
+                            ConfigProblem(
+                                f"do_gain_from_flat_pairs is true but exp_times_flat {list(times)} has no "
+                                "two consecutive flats with the same exposure time; add a pair or set "
+                                "do_gain_from_flat_pairs: false",
+                                None,
+                                "do_gain_from_flat_pairs",
+                            )
+                        ],
+                    )
+                # The default, not the operator's choice: take the flats, skip the gain.
+                self.gain_from_flat_pairs = False
+                self.log.warning(
+                    "No gain will be estimated: no flat pair shares an exposure time in exp_times_flat %s "
+                    "(do_gain_from_flat_pairs defaults to true; give two consecutive flats the same time "
+                    "to estimate it)",
+                    list(times),
                 )
+        problems = []
         for option, names in (
             ("filter", [f.name for f in self.instrument.filters]),
             ("grating", list(self.instrument.gratings)),
         ):
             value = getattr(config, option)
             if isinstance(value, str) and value not in names:
-                raise ConfigError(f"{option} {value!r} is not a LATISS {option}; valid: {', '.join(names)}")
+                message = f"{option} {value!r} is not a LATISS {option}; valid: {', '.join(names)}"
+                problems.append(ConfigProblem(message, None, option))
             if isinstance(value, int) and not 0 <= value < len(names):
-                raise ConfigError(f"{option} slot {value} does not exist; valid slots 0..{len(names) - 1}")
+                message = f"{option} slot {value} does not exist; valid slots 0..{len(names) - 1}"
+                problems.append(ConfigProblem(message, None, option))
+        if problems:
+            raise ConfigError("; ".join(p.message for p in problems), problems)

@@ -31,7 +31,7 @@ from ..sal import (
 from ..utils import current_tai
 from .config_errors import ConfigError
 from .validator import DefaultingValidator
-from .yaml_config import parse_config_yaml
+from .yaml_config import collect_config_yaml, collect_problems
 
 #: Interval between heartbeats (s), as in salobj.
 HEARTBEAT_INTERVAL = 5.0
@@ -110,6 +110,8 @@ class BaseScript(Controller, abc.ABC):
             None if schema is None else DefaultingValidator(schema=schema)
         )
         self.config = types.SimpleNamespace()
+        # The options the operator gave (the rest took their defaults).
+        self.given_options: frozenset[str] = frozenset()
         self._run_task: asyncio.Task[None] | None = None
         self._pause_future: asyncio.Future[None] | None = None
         self._sub_group_id = 0
@@ -357,11 +359,17 @@ class BaseScript(Controller, abc.ABC):
                     )
                 config = types.SimpleNamespace()
             else:
-                user_config, lines = parse_config_yaml(config_yaml)
+                # Every slip, schema problem and check of configure in one report.
+                user_config, lines, slips = collect_config_yaml(config_yaml)
                 user_config.pop("metadata", None)
-                config = types.SimpleNamespace(**self.config_validator.validate(user_config, lines))
-            self.config = config
-            await self.configure(config)
+                self.given_options = frozenset(user_config)
+                with collect_problems(slips, lines):
+                    config = types.SimpleNamespace(**self.config_validator.validate(user_config, lines))
+                    self.config = config
+                    await self.configure(config)
+            if self.config_validator is None:
+                self.config = config
+                await self.configure(config)
         except Exception as e:
             errmsg = f"config({config_yaml}) failed"
             if isinstance(e, ConfigError):

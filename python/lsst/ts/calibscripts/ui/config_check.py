@@ -22,7 +22,7 @@ import yaml
 
 from ..script.config_errors import ConfigError, ConfigProblem
 from ..script.validator import DefaultingValidator
-from ..script.yaml_config import parse_config_yaml
+from ..script.yaml_config import collect_config_yaml, collect_problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,16 +114,18 @@ def check_config(schema: Mapping[str, Any] | None, text: str) -> ConfigCheck:
         The problems, or the effective options.
     """
     try:
-        config, lines = parse_config_yaml(text)
+        # Every slip and schema problem at once, each with its line.
+        config, lines, slips = collect_config_yaml(text)
         # BaseScript drops it too: a scheduler's annotations, not an option.
         config.pop("metadata", None)
-        if schema is None:
-            if config:
-                raise ConfigError(
-                    f"this script takes no configuration; remove {', '.join(map(repr, config))}"
-                )
-            return ConfigCheck(problems=[], options=[])
-        effective = DefaultingValidator(schema).validate(config, lines)
+        with collect_problems(slips, lines):
+            if schema is None:
+                if config:
+                    raise ConfigError(
+                        f"this script takes no configuration; remove {', '.join(map(repr, config))}"
+                    )
+                return ConfigCheck(problems=[], options=[])
+            effective = DefaultingValidator(schema).validate(config, lines)
     except ConfigError as e:
         return ConfigCheck(problems=list(e.problems), options=[])
     order = list(schema.get("properties", {}))
