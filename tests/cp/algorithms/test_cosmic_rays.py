@@ -3,6 +3,7 @@ import pytest
 
 from lsst.ts.calibscripts.cp.algorithms.cosmic_rays import (
     CosmicRayConfig,
+    _smooth_background_reference,
     find_cosmic_rays,
     smooth_background,
 )
@@ -60,3 +61,19 @@ def test_smooth_background_follows_gradients():
     background = smooth_background(image, cell_size=50)
     interior = (slice(25, 175), slice(25, 275))
     assert np.allclose(background[interior], image[interior], atol=0.5)
+
+
+@pytest.mark.parametrize("shape", [(2000, 509), (200, 50), (131, 77), (64, 64), (30, 20), (1, 300), (129, 1)])
+@pytest.mark.parametrize("cell_size", [64, 50, 7])
+def test_smooth_background_is_bit_identical_to_map_coordinates(shape, cell_size):
+    """The vectorised background equals the cell loop and scipy.ndimage.map_coordinates exactly."""
+    rng = np.random.default_rng(sum(shape) + cell_size)
+    ramp = np.linspace(0.0, 40.0, shape[1], dtype=np.float32)
+    image = (rng.normal(0.0, 7.0, shape) + ramp).astype(np.float32)
+    assert np.array_equal(smooth_background(image, cell_size), _smooth_background_reference(image, cell_size))
+    if min(shape) > 20:
+        image[3:15, 2:12] = np.nan
+        image[-1, -1] = np.inf
+        assert np.array_equal(
+            smooth_background(image, cell_size), _smooth_background_reference(image, cell_size)
+        )

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
+from lsst.ts.calibscripts.cp.algorithms.assembly import assemble
 from lsst.ts.calibscripts.cp.algorithms.overscan import (
     OverscanConfig,
     correct_amp,
+    correct_and_assemble,
     correct_overscan,
     overscan_residual_key,
     serial_overscan_level,
@@ -53,3 +55,26 @@ def test_edge_skip_and_parallel(model, geometry):
 
 def test_residual_key():
     assert overscan_residual_key("C10") == "LSST ISR OVERSCAN RESIDUAL SERIAL STDEV C10"
+
+
+@pytest.mark.parametrize(
+    "config", [OverscanConfig(), OverscanConfig(edge_skip=5), OverscanConfig(do_parallel=True)]
+)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_correct_and_assemble_is_correct_then_assemble(model, geometry, config, n_threads):
+    """The lean path gives the same pixels, levels and residuals, to the last bit."""
+    amps = model.expose("BIAS")
+    amps["C12"][5:9, 10:20] = 130_000  # saturated
+    expected = correct_overscan(amps, geometry, config)
+    image, saturated, results = correct_and_assemble(
+        amps, geometry, config, saturation=120_000.0, n_threads=n_threads
+    )
+    assert np.array_equal(image, assemble({name: r.data for name, r in expected.items()}, geometry))
+    assert saturated is not None
+    saturation = assemble({a.name: amps[a.name][a.data_slice] >= 120_000 for a in geometry}, geometry, bool)
+    assert np.array_equal(saturated, saturation) and saturated.sum() == 40
+    for name, result in results.items():
+        assert result.residual_stdev == expected[name].residual_stdev
+        assert np.array_equal(result.serial_level, expected[name].serial_level)
+        assert np.array_equal(result.data, expected[name].data)
+    assert correct_and_assemble(amps, geometry, config)[1] is None

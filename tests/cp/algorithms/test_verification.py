@@ -46,6 +46,16 @@ def test_internal_bias_verification_noise(detector, geometry, n, passes):
             assert det_stats["AMP"][amp]["NOISE"] == pytest.approx(expected, rel=0.04)
 
 
+def test_threads_give_the_same_statistics(detector, geometry):
+    model = make_model(detector, geometry, seed=41, cosmic_ray_rate=2e-6)
+    bias, inputs = combined_bias(model, 3, model.truth.gains)
+    residual = inputs[0].image - bias
+    read_noise = dict(detector.read_noise)
+    assert verify_detector(residual, geometry, "BIAS", read_noise, n_threads=3) == verify_detector(
+        residual, geometry, "BIAS", read_noise
+    )
+
+
 def test_stats_structures_are_exactly_as_specified(detector, geometry):
     _, stats = internal_bias_verification(detector, geometry, 3, seed=30)
     det_stats = stats[2022092900001]

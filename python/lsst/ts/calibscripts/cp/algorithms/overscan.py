@@ -23,6 +23,7 @@ empirical read noise in ADU.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "OverscanConfig",
     "OverscanResult",
     "correct_amp",
+    "correct_and_assemble",
     "correct_overscan",
     "overscan_residual_key",
     "serial_overscan_level",
@@ -204,3 +206,106 @@ def correct_overscan(
     if missing:
         raise ValueError(f"Raw image lacks amps {missing}")
     return {amp.name: correct_amp(raw_amps[amp.name], amp, config) for amp in geometry}
+
+
+def correct_and_assemble(
+    raw_amps: Mapping[str, np.ndarray],
+    geometry: DetectorGeometry,
+    config: OverscanConfig | None = None,
+    *,
+    saturation: float | None = None,
+    n_threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, OverscanResult]]:
+    """Correct every amplifier and write it straight into the assembled image.
+
+    The same pixels as `correct_overscan` followed by
+    `lsst.ts.calibscripts.cp.algorithms.assembly.assemble` (each is
+    ``float32(raw) - float32(level)``), without the intermediate full-amp
+    and trimmed copies: only the overscan columns and the data section are
+    converted, the data straight into its place in the detector image.
+
+    Parameters
+    ----------
+    raw_amps
+        Raw amplifier arrays by amp name.
+    geometry
+        Detector geometry.
+    config
+        Options; with ``do_parallel`` the amps go through `correct_amp`
+        (the parallel overscan needs the whole corrected amp).
+    saturation
+        If given, also return where the raw data pixels are at or above
+        this level, assembled.
+    n_threads
+        Amplifiers processed at once (the result does not depend on it).
+
+    Returns
+    -------
+    image
+        Assembled ``float32`` image, ADU above the bias level.
+    saturated
+        Assembled boolean image, or `None` without ``saturation``.
+    results
+        By amp name: the levels and residuals measured; each ``data`` is a
+        view of the amp's region of ``image`` in readout orientation.
+    """
+    config = config or OverscanConfig()
+    missing = [a.name for a in geometry if a.name not in raw_amps]
+    if missing:
+        raise ValueError(f"Raw image lacks amps {missing}")
+    image = np.empty(geometry.assembled_shape, dtype=np.float32)
+    saturated = None if saturation is None else np.empty(geometry.assembled_shape, dtype=bool)
+
+    def process(amp: AmpGeometry) -> OverscanResult:
+        raw = raw_amps[amp.name]
+        destination = image[amp.detector_slice]
+        if saturated is not None:
+            assert saturation is not None
+            np.greater_equal(
+                amp.to_detector_orientation(raw[amp.data_slice]),
+                saturation,
+                out=saturated[amp.detector_slice],
+            )
+        if config.do_parallel:
+            result = correct_amp(raw, amp, config)
+            destination[...] = amp.to_detector_orientation(result.data)
+            return OverscanResult(
+                amp.to_readout_orientation(destination),
+                result.serial_level,
+                result.parallel_level,
+                result.residual_stdev,
+            )
+        if raw.shape != amp.raw_shape:
+            raise ValueError(f"Amp {amp.name}: raw array shape {raw.shape} != geometry {amp.raw_shape}")
+        level = serial_overscan_level(raw, amp, config.edge_skip)
+        level32 = level.astype(np.float32)
+        columns = _used_columns(amp, config.edge_skip)
+        rows = slice(amp.serial_overscan.y0, amp.serial_overscan.y1)
+        overscan = raw[rows, columns].astype(np.float32)
+        overscan -= level32[rows, None]
+        residual = sigma_clipped_stats(
+            overscan, sigma=config.residual_sigma, iterations=config.residual_iterations
+        ).stdev
+        data_rows = slice(amp.data.y0, amp.data.y1)
+        # float32(raw) - float32(level), written in detector orientation.
+        np.subtract(
+            amp.to_detector_orientation(raw[amp.data_slice]),
+            amp.to_detector_orientation(np.broadcast_to(level32[data_rows, None], amp.data_shape)),
+            out=destination,
+            dtype=np.float32,
+            casting="unsafe",
+        )
+        return OverscanResult(
+            data=amp.to_readout_orientation(destination),
+            serial_level=level[data_rows],
+            parallel_level=None,
+            residual_stdev=float(residual),
+        )
+
+    amps = list(geometry)
+    if n_threads > 1:
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            results = list(pool.map(process, amps))
+    else:
+        results = [process(amp) for amp in amps]
+    return image, saturated, {amp.name: result for amp, result in zip(amps, results, strict=True)}

@@ -58,12 +58,12 @@ from lsst.pex.config import Field
 from lsst.pipe.base import InputQuantizedConnection, PipelineTaskConfig, PipelineTaskConnections, Struct
 
 from ..algorithms import assembly
-from ..algorithms.overscan import OverscanConfig, correct_overscan, overscan_residual_key
+from ..algorithms.overscan import OverscanConfig, correct_and_assemble, overscan_residual_key
 from ..butler.dataset_types import BIAS, DARK, DEFECTS, FLAT
 from ..butler.raw_file import RawImage
 from ..camera.description import DetectorDescription, get_instrument_description
 from ..camera.geometry import DetectorGeometry
-from .base import CalibPipelineTask, calibration_prerequisite
+from .base import CalibPipelineTask, calibration_prerequisite, resolve_threads, threads_field
 from .image_conventions import (
     CALIB_UNITS_KEY,
     EXPOSURE_ID_KEY,
@@ -254,6 +254,7 @@ class IsrTaskConfig(PipelineTaskConfig, pipelineConnections=IsrTaskConnections):
         "otherwise it is 1. Default: True.",
         default=True,
     )
+    numThreads = threads_field()
 
     def validate(self) -> None:
         """Check that the steps requested are consistent.
@@ -338,14 +339,7 @@ class IsrTask(CalibPipelineTask):
         geometry = raw.geometry
         detector = _detector_description(raw)
         metadata = _observation_metadata(raw)
-        sat_mask = np.zeros(geometry.assembled_shape, dtype=bool)
-        if config.doSaturation:
-            level = self._saturation_level(detector)
-            sat_mask = assembly.assemble(
-                {amp.name: raw.amps[amp.name][amp.data_slice] >= level for amp in geometry}, geometry, bool
-            )
-
-        corrected = correct_overscan(
+        image, saturated, corrected = correct_and_assemble(
             raw.amps,
             geometry,
             OverscanConfig(
@@ -353,8 +347,10 @@ class IsrTask(CalibPipelineTask):
                 do_parallel=config.doParallelOverscan,
                 parallel_edge_skip=config.parallelOverscanEdgeSkip,
             ),
+            saturation=self._saturation_level(detector) if config.doSaturation else None,
+            n_threads=resolve_threads(config.numThreads),
         )
-        image = assembly.assemble({name: result.data for name, result in corrected.items()}, geometry)
+        sat_mask = saturated if saturated is not None else np.zeros(geometry.assembled_shape, dtype=bool)
         metadata.update(amp_layout_metadata(geometry))
         for amp in geometry:
             result = corrected[amp.name]

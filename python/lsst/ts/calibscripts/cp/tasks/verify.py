@@ -165,13 +165,14 @@ class VerifyStatsFields(Config):
         },
     )
     maskPlanes = mask_planes_field(["BAD", "SAT"])
-    numThreads = threads_field()
 
 
 class CpVerifyStatsConfig(
     PipelineTaskConfig, VerifyStatsFields, pipelineConnections=CpVerifyStatsConnections
 ):
     """Configuration of `CpVerifyStatsTask` (DMTN-101 defaults)."""
+
+    numThreads = threads_field()
 
 
 def detector_statistics(
@@ -180,6 +181,7 @@ def detector_statistics(
     excluded: np.ndarray,
     metadata: Mapping[str, Any],
     geometry: DetectorGeometry | None = None,
+    n_threads: int = 1,
 ) -> dict[str, Any]:
     """Compute the DetStats of one processed exposure of one detector.
 
@@ -195,6 +197,8 @@ def detector_statistics(
         The ISR metadata (layout, read noise, units, exposure).
     geometry
         The layout, if already known (else read from ``metadata``).
+    n_threads
+        Amplifiers measured at once (the result does not depend on it).
 
     Returns
     -------
@@ -231,7 +235,7 @@ def detector_statistics(
             "READ_NOISE_SOURCE": config.readNoiseSource,
         },
         config=verify_config,
-        n_threads=resolve_threads(config.numThreads),
+        n_threads=n_threads,
     )
 
 
@@ -280,7 +284,13 @@ class CpVerifyStatsTask(ProcessedImageTask):
             If the image lacks the ISR metadata (layout, read noise).
         """
         excluded = excluded_pixels(inputExp, self.config.maskPlanes)
-        stats = detector_statistics(self.config, inputExp.image.array, excluded, inputExp.metadata)
+        stats = detector_statistics(
+            self.config,
+            inputExp.image.array,
+            excluded,
+            inputExp.metadata,
+            n_threads=resolve_threads(self.config.numThreads),
+        )
         return Struct(outputStats=stats)
 
 
@@ -397,7 +407,12 @@ class CpVerifyIsrTask(IsrTask):
             if name in planes:
                 excluded |= planes[name]
         stats = detector_statistics(
-            self.config, processed.image, excluded, processed.metadata, stage.geometry
+            self.config,
+            processed.image,
+            excluded,
+            processed.metadata,
+            stage.geometry,
+            n_threads=resolve_threads(self.config.numThreads),
         )
         result = Struct(outputStats=stats)
         if self.config.doWriteResidual:
