@@ -51,8 +51,17 @@ ALLOWED: dict[str, set[str]] = {
         "resources",
     },
     "queue": {"sal", "script", "resources"},
-    # The results report reads the Butler (cp) and judges with the scripts' majority rule.
-    "report": {"cp.camera", "cp.algorithms", "cp.butler", "calibrations", "observations", "resources"},
+    # The results report reads the Butler (cp; cp.tasks to make a verification residual again)
+    # and judges with the scripts' majority rule.
+    "report": {
+        "cp.camera",
+        "cp.algorithms",
+        "cp.butler",
+        "cp.tasks",
+        "calibrations",
+        "observations",
+        "resources",
+    },
     "ui": {"sal", "script", "queue", "simulator", "report", "resources"},
 }
 

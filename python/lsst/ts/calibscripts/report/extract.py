@@ -185,9 +185,14 @@ def _config(butler: Butler, name: str, collection: str) -> Any:
 
 
 def _tolerances(butler: Butler, image_type: str, collection: str) -> VerifyConfig:
+    """Return the tolerances the verification job used (its task configuration), else cp_verify's."""
     defaults = VerifyConfig()
     label = f"verify{image_type.capitalize()}"
-    det = _config(butler, f"{label}Det", collection)
+    # The statistics are measured by the ISR task of the job (verify<Type>Isr), or, in
+    # repositories made before it measured them, by a task of their own (verify<Type>Det).
+    det = _config(butler, f"{label}Isr", collection)
+    if not hasattr(det, "noiseTolerance"):
+        det = _config(butler, f"{label}Det", collection)
     exp = _config(butler, f"{label}Exp", collection)
     return dataclasses.replace(
         defaults,
@@ -797,39 +802,115 @@ def extract_images(
                 )
             )
     for image_type, collection in verification.items():
-        dataset_type = f"verify{image_type.capitalize()}Proc"
-        refs = sorted(
-            butler.query_datasets(
-                dataset_type,
-                collections=output_run(butler, collection),
-                explain=False,
-                with_dimension_records=True,
-            ),
-            key=lambda r: (int(r.dataId["detector"]), int(r.dataId["exposure"])),
+        image = _verification_image(
+            butler, image_type, collection, (show_exposures or {}).get(image_type), max_size, progress
         )
-        if not refs:
-            continue
-        wanted = (show_exposures or {}).get(image_type)
-        ref = next((r for r in refs if int(r.dataId["exposure"]) == wanted), refs[0])
-        progress(f"Reading and binning {dataset_type} of exposure {ref.dataId['exposure']}")
-        pixels, factor, shape = _read_binned(butler, ref, max_size)
-        images.append(
-            CalibrationImage(
-                kind=dataset_type,
-                title=f"{image_type.lower()} verification residual"
-                if image_type != "FLAT"
-                else "flat verification (flat-fielded)",
-                collection=collection,
-                detector=int(ref.dataId["detector"]),
-                detector_name=_detector_name(ref),
-                pixels=pixels,
-                binning=factor,
-                shape=shape,
-                units="ADU",
-                exposure=int(ref.dataId["exposure"]),
-            )
-        )
+        if image is not None:
+            images.append(image)
     return images
+
+
+def _verification_image(
+    butler: Butler,
+    image_type: str,
+    collection: str,
+    wanted: int | None,
+    max_size: int,
+    progress: Progress,
+) -> CalibrationImage | None:
+    """Return the residual of one exposure of a verification, binned; None if there is none.
+
+    The residual the job wrote (``verify<Type>Proc``, with ``doWriteResidual``), else the
+    residual made again as the job made it: its own ISR task and configuration, on the raw
+    and the calibrations of its input collections.
+    """
+    dataset_type = f"verify{image_type.capitalize()}Proc"
+    run = output_run(butler, collection)
+    stats = sorted(
+        butler.query_datasets(
+            f"verify{image_type.capitalize()}DetStats",
+            collections=run,
+            explain=False,
+            with_dimension_records=True,
+        ),
+        key=lambda r: (int(r.dataId["detector"]), int(r.dataId["exposure"])),
+    )
+    if not stats:
+        return None
+    chosen = next((r for r in stats if int(r.dataId["exposure"]) == wanted), stats[0])
+    exposure, detector = int(chosen.dataId["exposure"]), int(chosen.dataId["detector"])
+    written = []
+    if dataset_type in {t.name for t in butler.registry.queryDatasetTypes(dataset_type)}:
+        written = butler.query_datasets(
+            dataset_type,
+            collections=run,
+            data_id={"exposure": exposure, "detector": detector},
+            instrument=chosen.dataId["instrument"],
+            explain=False,
+        )
+    title = f"{image_type.lower()} verification residual" if image_type != "FLAT" else "flat verification"
+    if written:
+        progress(f"Reading and binning {dataset_type} of exposure {exposure}")
+        pixels, factor, shape = _read_binned(butler, written[0], max_size)
+    else:
+        progress(f"Making the {image_type} verification residual of exposure {exposure} again (ISR)")
+        array = _remake_residual(butler, image_type, collection, chosen)
+        if array is None:
+            return None
+        pixels, factor = bin_image(array, max_size)
+        shape = (int(array.shape[0]), int(array.shape[1]))
+        title += " (made again)"
+    return CalibrationImage(
+        kind=dataset_type,
+        title=title,
+        collection=collection,
+        detector=detector,
+        detector_name=_detector_name(chosen),
+        pixels=pixels,
+        binning=factor,
+        shape=shape,
+        units="ADU",
+        exposure=exposure,
+    )
+
+
+def _remake_residual(
+    butler: Butler, image_type: str, collection: str, stats_ref: DatasetRef
+) -> np.ndarray | None:
+    """Make the residual of one exposure as the verification job did (its ISR task and configuration).
+
+    Returns None if the job's configuration, its raw or a calibration it used cannot be found
+    (a RUN collection given without the job's chain of inputs, or an older repository).
+    """
+    from ..cp.tasks.verify import CpVerifyIsrConfig, CpVerifyIsrTask
+
+    config = _config(butler, f"verify{image_type.capitalize()}Isr", output_run(butler, collection))
+    if not isinstance(config, CpVerifyIsrConfig):
+        return None
+    config.doWriteResidual = True
+    config.doReuseIsr = False
+    data_id = {key: stats_ref.dataId[key] for key in ("instrument", "exposure", "detector")}
+    raws = butler.query_datasets(
+        "raw", collections=collection, data_id=data_id, explain=False, with_dimension_records=True
+    )
+    if not raws:
+        return None
+    inputs: dict[str, Any] = {}
+    for name, wanted in (
+        ("bias", config.doBias),
+        ("dark", config.doDark),
+        ("flat", config.doFlat),
+        ("defects", config.doDefect),
+    ):
+        if not wanted:
+            continue
+        try:
+            inputs[name] = butler.get(name, raws[0].dataId, collections=collection)
+        except LookupError:
+            if name != "defects":  # ISR goes on without defects, as the job did
+                return None
+    result = CpVerifyIsrTask(config=config).run(butler.get(raws[0]), **inputs)
+    return np.asarray(result.outputExposure.image.array)
 
 
 # --- history ----------------------------------------------------------------------
@@ -913,8 +994,12 @@ def _certified_refs(butler: Butler, dataset_type: str) -> list[DatasetRef]:
     return list({ref.id: ref for ref in refs}.values())
 
 
-def _central_box(butler: Butler, ref: DatasetRef, size: int) -> Box:
-    bbox = butler.get(ref.makeComponentRef("bbox"))
+def _central_box(butler: Butler, ref: DatasetRef, size: int, known: dict[tuple[str, int], Any]) -> Box:
+    """Return the central ``size`` x ``size`` box of an image (its bounds read once per type and detector)."""
+    key = (ref.datasetType.name, int(ref.dataId["detector"]))
+    if key not in known:
+        known[key] = butler.get(ref.makeComponentRef("bbox"))
+    bbox = known[key]
     y0 = bbox.y.start + max(0, (bbox.y.stop - bbox.y.start - size) // 2)
     x0 = bbox.x.start + max(0, (bbox.x.stop - bbox.x.start - size) // 2)
     return Box.factory[y0 : min(y0 + size, bbox.y.stop), x0 : min(x0 + size, bbox.x.stop)]
@@ -1015,11 +1100,12 @@ def extract_history(
         if time is not None:
             points.append(HistoryPoint(time=time, **fields))
 
+    bounds: dict[tuple[str, int], Any] = {}
     for product, quantity in (("bias", "bias level"), ("dark", "dark current")):
         refs = _certified_refs(butler, product)
         progress(f"History: {len(refs)} certified {product}(s), a {cutout}x{cutout} cut-out of each")
         for ref in refs:
-            image = butler.get(ref, parameters={"bbox": _central_box(butler, ref, cutout)})
+            image = butler.get(ref, parameters={"bbox": _central_box(butler, ref, cutout, bounds)})
             metadata = image.metadata
             dates = [
                 parsed
