@@ -38,6 +38,7 @@ __all__ = [
     "dict_output",
     "exposure_of",
     "iterations_field",
+    "keep_freed_memory",
     "mask_planes_field",
     "processed_exposure",
     "resolve_threads",
@@ -46,6 +47,9 @@ __all__ = [
     "threads_field",
 ]
 
+import ctypes
+import ctypes.util
+import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -263,14 +267,48 @@ def sorted_by_exposure[T: (DatasetRef, DeferredDatasetHandle)](datasets: Iterabl
     return sorted(datasets, key=exposure_of)
 
 
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory of the images it frees (glibc; once per process).
+
+    A full-size image is 62 MiB. glibc gives every allocation that large
+    fresh pages from the kernel and returns them when the array is freed,
+    so each new image is zeroed page by page again: 25 ms per image on an
+    idle 2-core machine, several times that on a busy one, and a quantum
+    makes about ten. Raising glibc's mmap and trim thresholds keeps freed
+    images in the heap for the next ones. The peak memory is unchanged; the
+    process only stops giving memory back between its quanta.
+
+    Returns
+    -------
+    applied
+        Whether the thresholds were set (not on other C libraries).
+    """
+    name = ctypes.util.find_library("c")
+    if not name or os.environ.get("CALIBSCRIPTS_KEEP_FREED_MEMORY", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, (1 << 31) - 1))
+
+
 class CalibPipelineTask(PipelineTask):
     """A PipelineTask whose quantum is: read the inputs, prepare, run, write.
 
     ``runQuantum`` reads every input connection (deferred ones as handles),
     passes them through `prepare_inputs`, calls ``run`` with them as keyword
     arguments and writes the returned `~lsst.pipe.base.Struct` to the
-    outputs. Subclasses override `prepare_inputs` only.
+    outputs. Subclasses override `prepare_inputs` only. Making one sets the
+    process to reuse freed image memory (`keep_freed_memory`).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        keep_freed_memory()
 
     def runQuantum(
         self,
