@@ -150,6 +150,27 @@ class SleepScriptTestCase(BaseScriptTestCase, unittest.IsolatedAsyncioTestCase):
             assert self.script.checkpoints_passed == ["a"]
             assert self.script.cleanup_ran
 
+    async def test_stop_while_a_checkpoint_is_reported(self) -> None:
+        # The stop reaches the code after the checkpoint, not the report.
+        async with self.make_script():
+            await self.configure_script(checkpoints=["a"], sleep_time=30)
+            set_write = self.script.evt_state.set_write
+            reporting = asyncio.Event()
+
+            async def slow_set_write(**fields: object) -> object:
+                if fields.get("force_output") and self.script.last_checkpoint == "a":
+                    reporting.set()
+                    await asyncio.sleep(0.05)
+                return await set_write(**fields)
+
+            self.script.evt_state.set_write = slow_set_write  # type: ignore[method-assign]
+            run = asyncio.create_task(self.run_script(expected_final_state=ScriptState.STOPPED))
+            await asyncio.wait_for(reporting.wait(), 5)
+            await self.script.do_stop(self.script.cmd_stop.DataType())
+            await asyncio.wait_for(run, 5)
+            assert self.script.checkpoints_passed == ["a"]
+            assert self.script.state.lastCheckpoint == "a"
+
     async def test_stop_before_run(self) -> None:
         async with self.make_script():
             await self.configure_script()

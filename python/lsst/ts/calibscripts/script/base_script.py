@@ -334,9 +334,26 @@ class BaseScript(Controller, abc.ABC):
             await self._pause_future
             await self.set_state(ScriptState.RUNNING)
         else:
-            # No sleep after writing, unlike salobj: a stop that arrives once
-            # the checkpoint is reported reaches the code after it.
-            await self.set_state(force_output=True)
+            await self._report_checkpoint()
+
+    async def _report_checkpoint(self) -> None:
+        """Write the state of a passed checkpoint; a stop meanwhile reaches the code after it.
+
+        Unlike salobj (which sleeps 1 ms after the write), a stop that
+        arrives while the checkpoint is being reported (a reader may see
+        the report before the write returns) cancels the code after the
+        checkpoint, not the report.
+        """
+        report = asyncio.ensure_future(self.set_state(force_output=True))
+        try:
+            await asyncio.shield(report)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is None or self._run_task is not current:
+                raise
+            current.uncancel()
+            await report
+            asyncio.get_running_loop().call_soon(current.cancel)
 
     # --- commands --------------------------------------------------------
 
