@@ -4,7 +4,8 @@ One simulated night of LATISS (reduced geometry) in a new repository, then
 the pipelines the script runs, in its order, each product certified before
 the next needs it: bias (with its verification), dark, flat, the photon
 transfer curve (its flat pairs give the gains) and the defects, certified
-into `CALIB_COLLECTION`. An older bias of three frames, certified into
+into `CALIB_COLLECTION`. As in the script, each type is verified while the
+next one is generated (two pipetask runs at a time). An older bias of three frames, certified into
 `OLD_CALIB_COLLECTION` for an earlier validity range, gives the history a
 second run.
 
@@ -16,6 +17,7 @@ and the majority rule rejects them: the report's failing exposures.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from lsst.daf.butler import Butler
@@ -121,41 +123,36 @@ def make_report_repository(
     calib = CALIB_COLLECTION.replace("LATISS", name)
     old_calib = OLD_CALIB_COLLECTION.replace("LATISS", name)
     out: dict[str, str] = {}
-    if full:
-        out["oldBias"] = _run(
-            repo, name, generation_pipeline(name, "cpBias"), [], "u/report/oldBias", biases[:3]
+
+    def generate(key: str, pipeline: str, inputs: list[str], exposures: list[int], product: str) -> None:
+        out[key] = _run(repo, name, generation_pipeline(name, pipeline), inputs, f"u/report/{key}", exposures)
+        _certify(repo, out[key], calib, product, "2020-01-01", "2050-01-01")
+
+    def verify(key: str, pipeline: str, inputs: list[str], exposures: list[int]) -> Future[str]:
+        # As the script does: a type is verified while the next one is generated (two at a time).
+        return jobs.submit(
+            _run, repo, name, verification_pipeline(name, pipeline), inputs, f"u/report/{key}", exposures
         )
-        _certify(repo, out["oldBias"], old_calib, "bias", "2000-01-01", "2020-01-01")
-    out["bias"] = _run(repo, name, generation_pipeline(name, "cpBias"), [], "u/report/bias", biases)
-    _certify(repo, out["bias"], calib, "bias", "2020-01-01", "2050-01-01")
-    out["verifyBias"] = _run(
-        repo, name, verification_pipeline(name, "verifyBias"), [out["bias"]], "u/report/verifyBias", biases
-    )
-    if full:
-        out["dark"] = _run(repo, name, generation_pipeline(name, "cpDark"), [calib], "u/report/dark", darks)
-        _certify(repo, out["dark"], calib, "dark", "2020-01-01", "2050-01-01")
-        out["verifyDark"] = _run(
-            repo,
-            name,
-            verification_pipeline(name, "verifyDark"),
-            [out["dark"], calib],
-            "u/report/verifyDark",
-            darks,
+
+    with ThreadPoolExecutor(max_workers=1) as jobs:
+        old = (
+            jobs.submit(
+                _run, repo, name, generation_pipeline(name, "cpBias"), [], "u/report/oldBias", biases[:3]
+            )
+            if full
+            else None
         )
-        out["flat"] = _run(repo, name, generation_pipeline(name, "cpFlat"), [calib], "u/report/flat", flats)
-        _certify(repo, out["flat"], calib, "flat", "2020-01-01", "2050-01-01")
-        out["verifyFlat"] = _run(
-            repo,
-            name,
-            verification_pipeline(name, "verifyFlat"),
-            [out["flat"], calib],
-            "u/report/verifyFlat",
-            flats,
-        )
-        out["ptc"] = _run(repo, name, generation_pipeline(name, "cpPtc"), [calib], "u/report/ptc", flats)
-        _certify(repo, out["ptc"], calib, "ptc", "2020-01-01", "2050-01-01")
-        out["defects"] = _run(
-            repo, name, generation_pipeline(name, "cpDefects"), [calib], "u/report/defects", darks + flats
-        )
-        _certify(repo, out["defects"], calib, "defects", "2020-01-01", "2050-01-01")
+        generate("bias", "cpBias", [], biases, "bias")
+        verifications = {"verifyBias": verify("verifyBias", "verifyBias", [out["bias"]], biases)}
+        if full:
+            generate("dark", "cpDark", [calib], darks, "dark")
+            verifications["verifyDark"] = verify("verifyDark", "verifyDark", [out["dark"], calib], darks)
+            generate("flat", "cpFlat", [calib], flats, "flat")
+            verifications["verifyFlat"] = verify("verifyFlat", "verifyFlat", [out["flat"], calib], flats)
+            generate("ptc", "cpPtc", [calib], flats, "ptc")
+            generate("defects", "cpDefects", [calib], darks + flats, "defects")
+        out.update({key: future.result() for key, future in verifications.items()})
+        if old is not None:
+            out["oldBias"] = old.result()
+            _certify(repo, out["oldBias"], old_calib, "bias", "2000-01-01", "2020-01-01")
     return ReportRepository(repo, name, night, biases, darks, flats, out)
