@@ -78,6 +78,9 @@ class ScriptResults:
         What the report maker is doing (or did last).
     error : `str`
         Why the report could not be made.
+    made_from : `tuple` [`str`, ...]
+        The collections of the report made (or being made); a report asked
+        for again after the script named more is made again.
     """
 
     sal_index: int
@@ -88,6 +91,7 @@ class ScriptResults:
     state: ReportState = "none"
     progress: str = ""
     error: str = ""
+    made_from: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -194,7 +198,13 @@ class ReportService:
         results = self._results.get(sal_index)
         if results is None or not results.collections:
             return None
-        if results.state in ("none", "failed"):
+        outdated = results.state == "ready" and results.made_from != tuple(results.collections)
+        if results.state in ("none", "failed") or outdated:
+            # Set now, so that a second request before the task starts makes no second report.
+            results.state = "waiting"
+            results.progress = "Waiting for another report to be made"
+            results.error = ""
+            self._announce(results)
             self._spawn(self._make_report(results))
         return results
 
@@ -303,7 +313,6 @@ class ReportService:
         from ..report.build import make_report
 
         repo = self._repo(results.sal_index)
-        results.error = ""
         if repo is None:
             results.state = "failed"
             results.error = (
@@ -312,9 +321,6 @@ class ReportService:
             )
             self._announce(results)
             return
-        results.state = "waiting"
-        results.progress = "Waiting for another report to be made"
-        self._announce(results)
         loop = asyncio.get_running_loop()
 
         def progress(message: str) -> None:
@@ -322,12 +328,13 @@ class ReportService:
 
         async with self._report_lock:
             results.state = "making"
+            results.made_from = tuple(results.collections)
             self._announce(results)
             try:
                 await asyncio.to_thread(
                     make_report,
                     repo,
-                    list(results.collections),
+                    list(results.made_from),
                     self.report_directory(results.sal_index),
                     threshold=self._thresholds(results.sal_index),
                     progress=progress,
