@@ -143,3 +143,15 @@ async def test_log_level_and_logger() -> None:
         await remote.cmd_setLogLevel.set_start(level=logging.DEBUG, timeout=5)
         assert controller.log.getEffectiveLevel() == logging.DEBUG
         assert repr(controller) == "Controller(Test, 3)"
+
+
+async def test_a_closed_remote_does_not_stop_the_start() -> None:
+    async with sal.Domain(SlowSubscriptions("OCPS")) as slow:
+        remote = sal.Remote(slow, "OCPS", 1, readonly=True, include=["job_result"])
+        controller = sal.Controller("Test", 3, domain=slow)
+        await asyncio.sleep(0.05)
+        assert remote.salinfo.start_called and not remote.salinfo.started
+        await remote.close()  # cancels its start
+        await asyncio.wait_for(controller.start_task, 5)
+        assert controller.salinfo.started
+        await controller.close()

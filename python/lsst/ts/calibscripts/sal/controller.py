@@ -238,7 +238,8 @@ class Controller:
             for salinfo in self.domain.salinfo_set
             if salinfo is not self.salinfo and salinfo.start_called
         ]
-        await asyncio.gather(*others)
+        # A Remote that failed to start (or was closed) does not stop the controller.
+        await asyncio.gather(*others, return_exceptions=True)
         if self._do_callbacks:
             self._assign_cmd_callbacks()
         await self.salinfo.start()

@@ -332,6 +332,9 @@ class SalInfo:
                     reader._on_message,
                     history=reader.max_history > 0,
                 )
+                if not self.isopen:
+                    subscription.close()  # closed while starting: start_task is cancelled
+                    return
                 self._subscriptions.append(subscription)
         except BaseException as e:
             if not self.start_task.done():

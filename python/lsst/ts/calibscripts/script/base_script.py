@@ -284,7 +284,7 @@ class BaseScript(Controller, abc.ABC):
             remote_names.add(f"{salinfo.name}:{salinfo.index}")
             if salinfo.start_called:
                 start_tasks.append(salinfo.start_task)
-        await asyncio.gather(*start_tasks)
+        await asyncio.gather(*start_tasks, return_exceptions=True)
         await self.set_state(ScriptState.UNCONFIGURED)
         await self.evt_description.set_write(remotes=",".join(sorted(remote_names)), force_output=True)
 
