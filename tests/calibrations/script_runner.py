@@ -86,10 +86,12 @@ async def run_script(
     *,
     index: int = 1,
     while_running: object = None,
+    block_id: str = "",
 ) -> ScriptRun:
     """Configure and run a script; return its final state and log messages.
 
-    ``repo`` and ``n_processes`` are filled in unless given.
+    ``repo`` and ``n_processes`` are filled in unless given; ``block_id``
+    is the queue's block id (the script's obs id).
     """
     # No options at all (the Daily Default) is an empty text, not "{}".
     text = config if isinstance(config, str) else (yaml.safe_dump(config) if config else "")
@@ -109,7 +111,7 @@ async def run_script(
     remote.evt_logMessage.callback = watch
     await asyncio.gather(script.start_task, remote.start_task)
     try:
-        await remote.cmd_configure.set_start(config=text, timeout=30)
+        await remote.cmd_configure.set_start(config=text, blockId=block_id, timeout=30)
         await remote.cmd_setGroupId.set_start(groupId="test", timeout=30)
         run = asyncio.create_task(remote.cmd_run.start(timeout=3600))
         if while_running is not None:

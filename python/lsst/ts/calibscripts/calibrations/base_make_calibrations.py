@@ -24,8 +24,9 @@ from ..cp.butler.pipetask_options import (
 )
 from ..cp.camera.description import InstrumentDescription, get_instrument_description
 from ..sal import BaseMessage
-from ..salobj import BaseScript, Domain, ExpectedError, Remote, State
+from ..salobj import Domain, ExpectedError, Remote, State
 from ..script import ConfigError, ConfigProblem
+from ..script.base_block_script import BaseBlockScript
 from .gains import format_gains_table
 from .image_plan import ImagePlan, expand_exposure_times, flat_pairs
 from .ocps_client import OcpsClient, OcpsJob
@@ -49,7 +50,7 @@ class CalibrationStepError(ExpectedError):
     """
 
 
-class BaseMakeCalibrations(BaseScript, abc.ABC):
+class BaseMakeCalibrations(BaseBlockScript, abc.ABC):
     """Take calibration images, build and verify combined calibrations, certify them.
 
     For each image type of the configured mode (BIAS, DARK, FLAT in that
@@ -184,6 +185,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         ConfigError
             Naming the option(s) at fault.
         """
+        self.configure_block(config)
         detectors = list(config.detectors) or [d.id for d in self.instrument.detectors]
         known = {d.id for d in self.instrument.detectors}
         unknown = sorted(set(detectors) - known)
@@ -280,11 +282,11 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         metadata.nimages = n_images
         metadata.instrument = self.instrument_name
         metadata.filters = str(self.setup_instrument_options().get("filter") or "")
-        metadata.totalCheckpoints = 2 + 2 * len(self.plans)
+        metadata.totalCheckpoints = 2 + 2 * len(self.plans) + self.n_block_checkpoints
 
     # --- run -----------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run_block(self) -> None:
         """Take the images and process them; see the class description."""
         assert self.config is not None
         await self.camera.start_task
@@ -494,6 +496,7 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         """
         assert self.config is not None
         await self.checkpoint(f"Taking {plan.n} {plan.noun}.")
+        await self.assert_feasibility(plan.image_type)
         taken: list[int] = []
         self.exposures_taken[plan.image_type] = taken
         wait = float(getattr(self.config, "wait_between_exposures", 0.0))
@@ -504,10 +507,10 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
                 plan.image_type,
                 exptime,
                 1,
-                group_id=self.group_id,
-                reason=getattr(self.config, "reason", None),
-                program=getattr(self.config, "program", None),
-                note=getattr(self.config, "note", None),
+                group_id=self.block_group_id,
+                reason=self.reason,
+                program=self.program,
+                note=self.note,
             )
             taken.append(exposure)
             self.log.info(
@@ -522,8 +525,27 @@ class BaseMakeCalibrations(BaseScript, abc.ABC):
         kept = taken[plan.n_discard :]
         present = await self.wait_for_oods(plan.image_type, kept)
         self.exposures_used[plan.image_type] = present
-        await self.checkpoint(f"Images taken: {', '.join(map(str, present))}; type: {plan.image_type}")
+        # Production's text: the ids as a Python tuple, e.g. "Images taken: (1, 2); type: BIAS".
+        await self.checkpoint(f"Images taken: {tuple(present)}; type: {plan.image_type}")
         return present
+
+    async def assert_feasibility(self, image_type: str) -> None:
+        """Check that images of ``image_type`` can be taken now; called before each image type.
+
+        Does nothing here; instruments override it (e.g. the dome's state
+        before flats).
+
+        Parameters
+        ----------
+        image_type : `str`
+            BIAS, DARK or FLAT.
+
+        Raises
+        ------
+        RuntimeError
+            If the images cannot be taken.
+        """
+        return None
 
     def _image_name(self, exposure: int) -> str:
         return self.instrument.obs_id(exposure // 100_000, exposure % 100_000)
