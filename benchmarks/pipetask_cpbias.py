@@ -165,6 +165,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="pipetask -j (default 1).")
     parser.add_argument("--repeat", type=int, default=1, help="cpBias runs (default 1).")
     parser.add_argument("--no-verify", action="store_true", help="Skip the verifyBias run.")
+    parser.add_argument(
+        "--no-residual",
+        action="store_true",
+        help="Also run verifyBias without writing the residual images (verifyBiasIsr:doWriteResidual=False).",
+    )
     parser.add_argument("--workdir", type=Path, help="Keep the repository here (default: a temporary dir).")
     parser.add_argument(
         "--geometry", choices=("full", "reduced"), default="full", help="Detector geometry (default full)."
@@ -215,6 +220,16 @@ def main() -> int:
             options = [*jobs, "-c", "verifyBiasIsr:doDefect=False"]
             if not run_pipetask(
                 repo, pipeline, ["LATISS/raw/all", output], "u/bench/verifyBias", query, options, floor
+            ):
+                return 1
+            if args.no_residual and not run_pipetask(
+                repo,
+                pipeline,
+                ["LATISS/raw/all", output],
+                "u/bench/verifyBiasNoResidual",
+                query,
+                [*options, "-c", "verifyBiasIsr:doWriteResidual=False"],
+                floor,
             ):
                 return 1
         with Butler.from_config(str(repo), collections=[output]) as butler:
