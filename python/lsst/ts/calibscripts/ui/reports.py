@@ -198,7 +198,10 @@ class ReportService:
         results = self._results.get(sal_index)
         if results is None or not results.collections:
             return None
-        outdated = results.state == "ready" and results.made_from != tuple(results.collections)
+        outdated = results.state == "ready" and (
+            results.made_from != tuple(results.collections)
+            or not (self.report_directory(sal_index) / "index.html").is_file()
+        )
         if results.state in ("none", "failed") or outdated:
             # Set now, so that a second request before the task starts makes no second report.
             results.state = "waiting"
