@@ -11,6 +11,7 @@ from . import topics
 from .ack_errors import *
 from .base_csc import *
 from .base_csc_test_case import *
+from .base_topic import *
 from .controller import *
 from .controller_command import *
 from .csc_utils import *

@@ -17,8 +17,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .base_topic import BaseTopic
 from .errors import ExpectedError
-from .interface import TopicDefinition
 from .messages import BaseMessage
 from .sal_info import SalInfo
 
@@ -32,7 +32,7 @@ MIN_QUEUE_LEN = 10
 ReadCallback = Callable[[BaseMessage], Awaitable[Any] | Any]
 
 
-class ReadTopic:
+class ReadTopic(BaseTopic):
     """Read one topic: the latest value, a queue of new ones, or a callback.
 
     Parameters
@@ -84,12 +84,8 @@ class ReadTopic:
             raise ValueError(f"queue_len={queue_len} must be >= MIN_QUEUE_LEN={MIN_QUEUE_LEN}")
         if max_history > queue_len:
             raise ValueError(f"max_history={max_history} must be <= queue_len={queue_len}")
-        self.salinfo = salinfo
-        self.definition: TopicDefinition = salinfo.topic_definition(attr_name)
-        self.DataType: type[BaseMessage] = salinfo.model(self.definition)
+        super().__init__(salinfo=salinfo, attr_name=attr_name)
         self.max_history = int(max_history)
-        self.log = salinfo.log.getChild(self.definition.sal_name)
-        self.isopen = True
         self.allow_multiple_callbacks = False
         self._latest: BaseMessage | None = None
         self._queue: collections.deque[BaseMessage] = collections.deque(maxlen=queue_len)
@@ -101,21 +97,6 @@ class ReadTopic:
         self._callback_tasks: set[asyncio.Task[None]] = set()
         self._warned_overflow = False
         salinfo.add_reader(self)
-
-    @property
-    def name(self) -> str:
-        """Short topic name, e.g. ``summaryState``."""
-        return self.definition.name
-
-    @property
-    def attr_name(self) -> str:
-        """Attribute name, e.g. ``evt_summaryState``."""
-        return self.definition.attr_name
-
-    @property
-    def sal_name(self) -> str:
-        """SAL topic name, e.g. ``logevent_summaryState``."""
-        return self.definition.sal_name
 
     @property
     def has_data(self) -> bool:

@@ -2,6 +2,7 @@
 
 # ruff: noqa: F403
 
+from .base_topic import *
 from .controller_command import *
 from .read_topic import *
 from .remote_command import *

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .base_topic import BaseTopic
 from .interface import TopicKind
 from .messages import BaseMessage, plain_fields, rev_code, validate_message
 from .sal_info import SalInfo
@@ -57,7 +58,7 @@ def _same(old: Any, new: Any) -> bool:
         return False
 
 
-class WriteTopic:
+class WriteTopic(BaseTopic):
     """Write one topic: field values persist between writes, as in salobj.
 
     `set` changes some fields, `write` sends all of them; ``data`` (an
@@ -96,13 +97,9 @@ class WriteTopic:
         max_seq_num: int = MAX_SEQ_NUM,
         initial_seq_num: int | None = None,
     ) -> None:
-        self.salinfo = salinfo
-        self.definition = salinfo.topic_definition(attr_name)
-        self.DataType: type[BaseMessage] = salinfo.model(self.definition)
+        super().__init__(salinfo=salinfo, attr_name=attr_name)
         self.rev_code = rev_code(self.definition)
-        self.log = salinfo.log.getChild(self.definition.sal_name)
         self.default_force_output = self.definition.kind is not TopicKind.EVENT
-        self.isopen = True
         self.min_seq_num = min_seq_num
         self.max_seq_num = max_seq_num
         self._seq_nums = (
@@ -113,21 +110,6 @@ class WriteTopic:
         self._data = self.DataType()
         self._has_data = False
         salinfo.add_writer(self)
-
-    @property
-    def name(self) -> str:
-        """Short topic name."""
-        return self.definition.name
-
-    @property
-    def attr_name(self) -> str:
-        """Attribute name, e.g. ``evt_summaryState``."""
-        return self.definition.attr_name
-
-    @property
-    def sal_name(self) -> str:
-        """SAL topic name, e.g. ``logevent_summaryState``."""
-        return self.definition.sal_name
 
     @property
     def data(self) -> BaseMessage:
