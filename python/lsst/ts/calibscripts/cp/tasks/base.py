@@ -276,8 +276,10 @@ def keep_freed_memory() -> bool:
     so each new image is zeroed page by page again: 25 ms per image on an
     idle 2-core machine, several times that on a busy one, and a quantum
     makes about ten. Raising glibc's mmap and trim thresholds keeps freed
-    images in the heap for the next ones. The peak memory is unchanged; the
-    process only stops giving memory back between its quanta.
+    images in the heap for the next ones: half the system time of an ISR
+    quantum. The process no longer gives memory back between its quanta,
+    and fragmentation raises its peak a little (a full-size cpBias: about
+    150 MiB). ``CALIBSCRIPTS_KEEP_FREED_MEMORY=0`` turns it off.
 
     Returns
     -------
