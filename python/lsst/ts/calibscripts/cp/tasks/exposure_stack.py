@@ -242,6 +242,8 @@ class ExposureStack:
             self._metadata.append(metadata)
         assert shape is not None
         self.shape = shape
+        direct = sum(image_file is not None for image_file in self._files)
+        _log.debug("%d of %d inputs read straight from their files.", direct, len(self._files))
 
     def close(self) -> None:
         """Close the input files (reading again reads through the Butler)."""

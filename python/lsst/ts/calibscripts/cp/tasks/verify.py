@@ -450,6 +450,7 @@ class CpVerifyIsrTask(IsrTask):
                 return None
             image = image_file.read_rows("image")
             sat_mask = (image_file.read_rows("mask") & image_file.mask_bits(["SAT"])) != 0
+        _log.debug("Starting from %s instead of the raw.", handle.ref)
         return OverscanStage(image, sat_mask, metadata, geometry, detector, float(metadata["DARKTIME"]))
 
 
