@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from lsst.ts.calibscripts.cp.algorithms.statistics import IQR_TO_SIGMA, percentiles, sigma_clipped_stats
+from lsst.ts.calibscripts.cp.algorithms.statistics import (
+    IQR_TO_SIGMA,
+    percentiles,
+    sigma_clipped_stats,
+    sorted_percentiles,
+)
 
 
 def test_clipped_stats_ignore_outliers():
@@ -56,3 +61,22 @@ def test_percentiles():
     assert result[50.0] == 50.0
     assert result[95.0] == 95.0
     assert np.isnan(percentiles(np.array([np.nan]))[50.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sorted_percentiles_are_numpys(dtype):
+    """The same values as numpy.percentile, to the last bit, from sorted values."""
+    rng = np.random.default_rng(8)
+    for n in [1, 2, 3, 4, 5, 10, 101, 1000, 2049]:
+        for values in (rng.normal(0.0, 7.0, n), rng.integers(-4, 4, n) / 2, rng.normal(1e4, 3.0, n)):
+            x = values.astype(dtype)
+            q = [0.0, 5.0, 16.0, 25.0, 50.0, 75.0, 84.0, 95.0, 100.0, *rng.uniform(0, 100, 4)]
+            assert np.array_equal(sorted_percentiles(np.sort(x), q), np.percentile(x, q))
+            assert np.array_equal(
+                sorted_percentiles(np.sort(x), q, np.float64), np.percentile(x.astype(np.float64), q)
+            )
+            assert percentiles(x, q) == {
+                float(p): float(v) for p, v in zip(q, np.percentile(x, q), strict=True)
+            }
+    with pytest.raises(ValueError, match="No values"):
+        sorted_percentiles(np.array([]), [50.0])

@@ -17,6 +17,12 @@ Quartiles and the median use linear interpolation between order statistics
 (NumPy's default percentile method), as afw does. ``first_centre="mean"``
 replaces step 1 by a clip about the plain mean with the plain standard
 deviation (cheaper, weaker against several outliers).
+
+`sorted_percentiles` gives exactly what `numpy.percentile` gives (the same
+order statistics, interpolated by the same floating-point operations), but
+from values sorted once: NumPy sorts ``float32`` with SIMD several times
+faster than it selects order statistics (``numpy.partition``), which made
+the quartiles the largest cost of the verification statistics.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "DEFAULT_PERCENTILES",
@@ -33,6 +40,7 @@ __all__ = [
     "ClippedStats",
     "percentiles",
     "sigma_clipped_stats",
+    "sorted_percentiles",
 ]
 
 IQR_TO_SIGMA = 0.741301109252802
@@ -114,10 +122,12 @@ def sigma_clipped_stats(
         if mask.shape != data.shape:
             raise ValueError(f"mask shape {mask.shape} differs from values shape {data.shape}")
         good &= ~mask
-    sample = data[good].astype(np.float64, copy=False).ravel()
+    values = data[good].ravel()
+    sample = values.astype(np.float64, copy=False)
     if sample.size == 0:
         return ClippedStats(mean=float("nan"), stdev=float("nan"), n=0, median=float("nan"))
-    q25, median, q75 = np.percentile(sample, [25.0, 50.0, 75.0])
+    # np.percentile(sample, [25, 50, 75]), from the values sorted in their own type.
+    q25, median, q75 = sorted_percentiles(np.sort(values), (25.0, 50.0, 75.0), np.float64)
     if first_centre == "median":
         centre, half_width = float(median), sigma * IQR_TO_SIGMA * float(q75 - q25)
     elif first_centre == "mean":
@@ -135,6 +145,59 @@ def sigma_clipped_stats(
         stdev = float(kept.std(ddof=1)) if n > 1 else float("nan")
         centre, half_width = mean, sigma * (stdev if n > 1 else 0.0)
     return ClippedStats(mean=mean, stdev=stdev, n=n, median=float(median))
+
+
+def sorted_percentiles(
+    ordered: np.ndarray, q: Sequence[float], dtype: npt.DTypeLike | None = None
+) -> np.ndarray:
+    """Percentiles of sorted values, exactly as `numpy.percentile` computes them.
+
+    Parameters
+    ----------
+    ordered : `numpy.ndarray`
+        1-d, finite values in ascending order.
+    q : `~collections.abc.Sequence` [`float`]
+        Percentiles in [0, 100].
+    dtype : `numpy.dtype`-like, optional
+        Type the values are in for `numpy.percentile`: the order statistics
+        are cast to it before the interpolation (``float64`` gives
+        ``numpy.percentile(values.astype(float64), q)``); by default
+        ``ordered``'s own, as ``numpy.percentile(values, q)``.
+
+    Returns
+    -------
+    values : `numpy.ndarray`
+        One per percentile: NumPy's ``linear`` method (virtual index
+        ``(n - 1) * q / 100``, its floor and the next order statistic, and
+        ``numpy.lib``'s ``_lerp`` operations in the same order and types).
+
+    Raises
+    ------
+    ValueError
+        If there are no values.
+    """
+    n = ordered.size
+    if n == 0:
+        raise ValueError("No values")
+    quantiles = np.true_divide(np.asarray(q, dtype=np.float64), 100)
+    virtual = (n - 1) * quantiles
+    previous_index = np.floor(virtual)
+    next_index = previous_index + 1
+    above = virtual >= n - 1
+    previous_index[above] = -1
+    next_index[above] = -1
+    previous_index = previous_index.astype(np.intp)
+    next_index = next_index.astype(np.intp)
+    previous = ordered[previous_index]
+    following = ordered[next_index]
+    if dtype is not None:
+        previous, following = previous.astype(dtype), following.astype(dtype)
+    gamma = np.asarray(virtual - previous_index, dtype=virtual.dtype)
+    # numpy.lib._function_base_impl._lerp
+    difference = following - previous
+    result = np.add(previous, difference * gamma)
+    np.subtract(following, difference * (1 - gamma), out=result, where=gamma >= 0.5, casting="unsafe")
+    return result
 
 
 def percentiles(
@@ -165,4 +228,7 @@ def percentiles(
     sample = data[good]
     if sample.size == 0:
         return {float(p): float("nan") for p in q}
-    return {float(p): float(v) for p, v in zip(q, np.percentile(sample, list(q)), strict=True)}
+    # np.percentile(sample, q), from the values sorted once.
+    return {
+        float(p): float(v) for p, v in zip(q, sorted_percentiles(np.sort(sample, axis=None), q), strict=True)
+    }
