@@ -3,6 +3,7 @@ import pytest
 
 from lsst.ts.calibscripts.cp.algorithms.statistics import (
     IQR_TO_SIGMA,
+    median_last_axis,
     percentiles,
     sigma_clipped_stats,
     sorted_percentiles,
@@ -80,3 +81,16 @@ def test_sorted_percentiles_are_numpys(dtype):
             }
     with pytest.raises(ValueError, match="No values"):
         sorted_percentiles(np.array([]), [50.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+@pytest.mark.parametrize("shape", [(1,), (2,), (7,), (58,), (2048, 58), (3, 5, 4680), (4, 1)])
+def test_median_last_axis_is_numpys(dtype, shape):
+    rng = np.random.default_rng(sum(shape))
+    values = (
+        rng.normal(1e4, 30.0, shape) if np.dtype(dtype).kind == "f" else rng.integers(-9, 9, shape)
+    ).astype(dtype)
+    expected = np.median(values, axis=-1)
+    result = median_last_axis(values)
+    assert result.dtype == expected.dtype
+    assert np.array_equal(result, expected)

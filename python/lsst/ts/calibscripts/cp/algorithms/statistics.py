@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_PERCENTILES",
     "IQR_TO_SIGMA",
     "ClippedStats",
+    "median_last_axis",
     "percentiles",
     "sigma_clipped_stats",
     "sorted_percentiles",
@@ -198,6 +199,38 @@ def sorted_percentiles(
     result = np.add(previous, difference * gamma)
     np.subtract(following, difference * (1 - gamma), out=result, where=gamma >= 0.5, casting="unsafe")
     return result
+
+
+def median_last_axis(values: np.ndarray) -> np.ndarray:
+    """`numpy.median` along the last axis, exactly, from sorted values.
+
+    NumPy sorts with SIMD several times faster than it selects order
+    statistics; the result is the same order statistics combined by the same
+    arithmetic as `numpy.median`: for an even count the mean of the two
+    middle values, computed as `numpy.mean` does (in the input's type for
+    ``float32`` and ``float64``, in ``float64`` for integers).
+
+    Parameters
+    ----------
+    values : `numpy.ndarray`
+        Finite values (no NaN: `numpy.median` would propagate them), at least
+        one along the last axis.
+
+    Returns
+    -------
+    medians : `numpy.ndarray`
+        ``values.shape[:-1]``; ``float64`` for integer input.
+    """
+    if values.dtype not in (np.float32, np.float64) and not np.issubdtype(values.dtype, np.integer):
+        return np.asarray(np.median(values, axis=-1))
+    ordered = np.sort(values, axis=-1)
+    count = ordered.shape[-1]
+    half = count // 2
+    mean_type = values.dtype if np.issubdtype(values.dtype, np.floating) else np.dtype(np.float64)
+    if count % 2:
+        return ordered[..., half].astype(mean_type)
+    middle_sum = np.add(ordered[..., half - 1], ordered[..., half], dtype=mean_type)
+    return np.asarray(np.true_divide(middle_sum, 2))
 
 
 def percentiles(

@@ -258,8 +258,7 @@ class PlaneCompression:
 
     def _encode_tiles(self, array: np.ndarray, starts: list[int], executor: Executor) -> list[bytes]:
         n_rows = array.shape[0]
-        first = array.reshape(-1)[:1]
-        if array.size and bool(np.all(array == first[0])):
+        if array.size and bool(np.all(array == array[0, 0])):
             # A constant plane: every full tile is the same bytes.
             full = self.encode(array[: self.tile_rows])
             last_rows = n_rows - starts[-1]

@@ -491,7 +491,8 @@ class IsrResult:
     sat_mask, bad_mask
         The ``SAT`` and ``BAD`` planes.
     variance
-        The variance, or `None` for a constant 1 (``doVariance=False``).
+        The variance, or `None` for a constant 1 (``doVariance=False``; the
+        `masked_image` then holds a read-only view of ones).
     metadata
         Metadata.
     """
@@ -508,7 +509,10 @@ class IsrResult:
 
     def masked_image(self) -> MaskedImage:
         """Return the `lsst.images.MaskedImage` ISR writes."""
-        variance = np.ones_like(self.image) if self.variance is None else self.variance
+        # A constant variance is a read-only view: no 62 MiB plane of ones.
+        variance = self.variance
+        if variance is None:
+            variance = np.broadcast_to(np.float32(1.0), self.image.shape)
         mask = Mask(schema=MASK_SCHEMA, shape=self.image.shape)
         mask.set("SAT", self.sat_mask)
         mask.set("BAD", self.bad_mask)
